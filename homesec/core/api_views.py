@@ -1,0 +1,16 @@
+from rest_framework.decorators import api_view
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
+
+from homesec.core.auth import user_role
+
+
+@api_view(["GET"])
+def api_root(request):
+    return Response({"me": reverse("api-me", request=request), "schema": reverse("api-schema", request=request)})
+
+
+@api_view(["GET"])
+def api_me(request):
+    user = request.user
+    return Response({"username": user.get_username(), "role": user_role(user)})

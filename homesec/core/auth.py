@@ -1,0 +1,65 @@
+"""Who may do what: roles, API-token authentication and the API permission."""
+
+from __future__ import annotations
+
+from rest_framework import authentication, exceptions, permissions
+
+from homesec.core.selectors import api_token_get_active
+from homesec.core.services import api_token_touch
+
+ADMIN, VIEWER = "admin", "viewer"
+
+
+def user_role(user) -> str | None:
+    """`admin` changes things, `viewer` reads; anonymous users have no role."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return None
+    if user.is_superuser or user.groups.filter(name=ADMIN).exists():
+        return ADMIN
+    return VIEWER
+
+
+def token_from_header(value: str) -> str | None:
+    """Accept `Authorization: Bearer <key>` and DRF's `Token <key>`."""
+    parts = value.split()
+    if len(parts) == 2 and parts[0].lower() in ("bearer", "token"):
+        return parts[1]
+    return None
+
+
+def user_for_token(key: str):
+    token = api_token_get_active(key=key)
+    if token is None:
+        return None
+    api_token_touch(token=token)
+    return token.user
+
+
+class ApiTokenAuthentication(authentication.BaseAuthentication):
+    def authenticate(self, request):
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not header:
+            return None
+        key = token_from_header(header)
+        if key is None:
+            return None
+        user = user_for_token(key)
+        if user is None:
+            raise exceptions.AuthenticationFailed("Invalid or revoked API token.")
+        return (user, None)
+
+    def authenticate_header(self, request):
+        # Makes DRF answer 401 (not 403) to anonymous API calls.
+        return 'Bearer realm="homesec"'
+
+
+class IsAdminRoleOrReadOnly(permissions.BasePermission):
+    """Signed-in users read; only admins write."""
+
+    message = "Only admins may change things."
+
+    def has_permission(self, request, view):
+        role = user_role(request.user)
+        if role is None:
+            return False
+        return request.method in permissions.SAFE_METHODS or role == ADMIN

@@ -1,0 +1,47 @@
+"""`manage.py run`: set up (migrate, static files, an admin) and supervise every process."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from homesec.core.supervisor import ProcessSpec, Supervisor
+
+
+def daphne_args() -> list[str]:
+    # No --proxy-headers: X-Forwarded-For from any client would defeat the sign-in lock-out.
+    return ["-b", settings.BIND, "-p", str(settings.PORT), "-v", "1" if settings.ACCESS_LOG else "0"]
+
+
+def process_specs() -> list[ProcessSpec]:
+    python = sys.executable
+    manage = str(settings.BASE_DIR / "manage.py")
+    return [
+        ProcessSpec("web", [python, "-m", "daphne", *daphne_args(), "homesec.asgi:application"]),
+        ProcessSpec("worker", [python, manage, "worker"]),
+        ProcessSpec("watcher", [python, manage, "watch_cameras"]),
+    ]
+
+
+class Command(BaseCommand):
+    help = "Set homesec up and run the web server, the workers and the camera watcher."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--no-setup", action="store_true", help="Skip migrate, collectstatic and the admin check.")
+
+    def handle(self, *args, no_setup: bool = False, **options):
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+        if not no_setup:
+            call_command("migrate", interactive=False, verbosity=0)
+            call_command("collectstatic", interactive=False, verbosity=0)
+            call_command("ensure_admin")
+        host = "127.0.0.1" if settings.BIND in ("0.0.0.0", "::") else settings.BIND
+        url = f"http://{host}:{settings.PORT}/"
+        self.stdout.write(self.style.SUCCESS(f"homesec is starting at {url}  (Ctrl-C stops it)"))
+        self.stdout.write(f"Camera folders: {settings.CAMERA_ROOT}")
+        self.stdout.flush()
+        Supervisor(process_specs()).run()

@@ -1,0 +1,58 @@
+"""Reads for the shared infrastructure rows."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from homesec.core.models import ApiToken, Heartbeat, LiveMessage, LoginFailure
+from homesec.core.services import TOKEN_PREFIX, token_hash
+
+
+def api_token_get_active(*, key: str) -> ApiToken | None:
+    if not key.startswith(TOKEN_PREFIX):
+        return None
+    return (
+        ApiToken.objects.select_related("user")
+        .filter(key_hash=token_hash(key), revoked_at__isnull=True, user__is_active=True)
+        .first()
+    )
+
+
+def login_locked_out(*, username: str, ip: str | None) -> bool:
+    """True when this address or this user name failed too often recently."""
+    since = timezone.now() - timedelta(seconds=settings.LOGIN_LOCKOUT_S)
+    recent = LoginFailure.objects.filter(at__gte=since)
+    limit = settings.LOGIN_MAX_FAILURES
+    if recent.filter(username=username).count() >= limit:
+        return True
+    # An address may try a few user names, but not endlessly.
+    return ip is not None and recent.filter(ip=ip).count() >= limit * 3
+
+
+def heartbeat_fresh(*, role: str) -> Heartbeat | None:
+    since = timezone.now() - timedelta(seconds=settings.HEARTBEAT_STALE_S)
+    return Heartbeat.objects.filter(role=role, beat_at__gte=since).order_by("-beat_at").first()
+
+
+def heartbeat_latest(*, role: str) -> Heartbeat | None:
+    return Heartbeat.objects.filter(role=role).order_by("-beat_at").first()
+
+
+def live_message_list_after(*, stream: str, after_id: int, limit: int = 1000) -> list[LiveMessage]:
+    return list(LiveMessage.objects.filter(stream=stream, id__gt=after_id).order_by("id")[:limit])
+
+
+def live_message_list_recent(*, after_id: int, window_s: float, limit: int = 1000) -> list[LiveMessage]:
+    """New rows, plus rows of the last few seconds: on PostgreSQL ids from a sequence can
+    commit out of order, so a row with a smaller id may become visible after a larger one."""
+    since = timezone.now() - timedelta(seconds=window_s)
+    return list(LiveMessage.objects.filter(Q(id__gt=after_id) | Q(created_at__gte=since)).order_by("id")[:limit])
+
+
+def live_message_last_id() -> int:
+    last = LiveMessage.objects.order_by("-id").values_list("id", flat=True).first()
+    return last or 0

@@ -1,0 +1,112 @@
+"""Writes for the shared infrastructure rows (tokens, sign-in failures, heartbeats, admin)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import socket
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import transaction
+from django.utils import timezone
+
+from homesec.core.models import ApiToken, Heartbeat, LoginFailure
+
+TOKEN_PREFIX = "hs_"
+ROLE_GROUPS = ("admin", "viewer")
+
+
+def token_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def api_token_create(*, user, name: str = "api") -> tuple[ApiToken, str]:
+    """Make a token and return it with its key; the key is shown once and never stored."""
+    token = ApiToken(user=user, name=name)
+    return token, api_token_issue(token=token)
+
+
+def api_token_issue(*, token: ApiToken) -> str:
+    """Give an unsaved token a fresh key, save it, and return the key."""
+    key = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token.prefix, token.key_hash = key[:10], token_hash(key)
+    token.save()
+    return key
+
+
+def api_token_revoke(*, token: ApiToken) -> None:
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+
+
+def api_token_touch(*, token: ApiToken) -> None:
+    """Record use at most once a minute, so reads do not turn into a write per request."""
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+
+
+def login_failure_record(*, username: str, ip: str | None) -> None:
+    LoginFailure.objects.create(username=username[:150], ip=ip)
+    # Keep the table small: rows older than a day no longer matter to any lock-out.
+    LoginFailure.objects.filter(at__lt=timezone.now() - timedelta(days=1)).delete()
+
+
+def login_failures_clear(*, username: str, ip: str | None) -> None:
+    LoginFailure.objects.filter(username=username, ip=ip).delete()
+
+
+def user_set_role(*, user, role: str) -> None:
+    if role not in ROLE_GROUPS:
+        raise ValueError(f"unknown role {role!r}; roles are {', '.join(ROLE_GROUPS)}")
+    with transaction.atomic():
+        groups = {name: Group.objects.get_or_create(name=name)[0] for name in ROLE_GROUPS}
+        user.groups.remove(*groups.values())
+        user.groups.add(groups[role])
+        # Admins change things, and the Django admin is where they do it.
+        user.is_staff = role == "admin"
+        user.save(update_fields=["is_staff"])
+
+
+def admin_ensure(*, username: str, password: str | None) -> tuple[object, str | None]:
+    """Make sure an admin exists. Returns (user, password to print) — the password only
+    when one was generated, so it is shown exactly once."""
+    user_model = get_user_model()
+    existing = user_model.objects.filter(is_superuser=True).order_by("pk").first()
+    if existing is not None:
+        if password and existing.username == username and not existing.check_password(password):
+            existing.set_password(password)
+            existing.save(update_fields=["password"])
+        return existing, None
+    generated = None
+    if not password:
+        generated = password = secrets.token_urlsafe(12)
+    user = user_model.objects.create_superuser(username=username, email="", password=password)
+    user_set_role(user=user, role="admin")
+    return user, generated
+
+
+def heartbeat_name(role: str) -> str:
+    return f"{role}@{socket.gethostname()}:{os.getpid()}"
+
+
+def heartbeat_beat(*, role: str, name: str, started_at) -> None:
+    now = timezone.now()
+    updated = Heartbeat.objects.filter(name=name).update(beat_at=now)
+    if not updated:
+        Heartbeat.objects.update_or_create(
+            name=name,
+            defaults={
+                "role": role,
+                "hostname": socket.gethostname(),
+                "pid": os.getpid(),
+                "started_at": started_at,
+                "beat_at": now,
+            },
+        )
+        # A new process: forget rows of processes that have been silent for a day.
+        Heartbeat.objects.filter(beat_at__lt=now - timedelta(days=1)).delete()

@@ -1,0 +1,118 @@
+"""Starts homesec's long-running processes, restarts one that dies, stops all on a signal.
+
+Each child runs in its own process group. When a child dies we end its whole group
+first: qcluster's worker processes outlive their parent otherwise, and a restart would
+then run two clusters side by side.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+logger = logging.getLogger("homesec.supervisor")
+
+RESTART_WINDOW_S = 60.0
+RESTART_DELAY_MAX_S = 30.0
+STOP_GRACE_S = 15.0
+
+
+@dataclass
+class ProcessSpec:
+    name: str
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Child:
+    spec: ProcessSpec
+    popen: subprocess.Popen | None = None
+    restarts: deque = field(default_factory=deque)
+    restart_at: float | None = None
+
+
+def restart_delay(recent_restarts: int) -> float:
+    """0.5 s for the first restart in a minute, doubling after each one, capped at 30 s."""
+    return min(RESTART_DELAY_MAX_S, 0.5 * 2 ** max(0, recent_restarts))
+
+
+def kill_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+class Supervisor:
+    def __init__(self, specs: list[ProcessSpec], *, poll_s: float = 0.2) -> None:
+        self.children = [Child(spec) for spec in specs]
+        self.poll_s = poll_s
+        self.stopping = False
+
+    def _spawn(self, child: Child) -> None:
+        env = {**os.environ, **child.spec.env}
+        child.popen = subprocess.Popen(child.spec.argv, env=env, start_new_session=True)
+        child.restart_at = None
+        logger.info("started %s (pid %s)", child.spec.name, child.popen.pid)
+
+    def request_stop(self, signum=None, frame=None) -> None:
+        self.stopping = True
+
+    def run(self) -> int:
+        signal.signal(signal.SIGINT, self.request_stop)
+        signal.signal(signal.SIGTERM, self.request_stop)
+        for child in self.children:
+            self._spawn(child)
+        try:
+            while not self.stopping:
+                self._tick(time.monotonic())
+                time.sleep(self.poll_s)
+        finally:
+            self.stop_all()
+        return 0
+
+    def _tick(self, now: float) -> None:
+        for child in self.children:
+            if child.popen is not None and child.popen.poll() is not None:
+                code = child.popen.returncode
+                # End the group: orphans of the dead leader must not keep running.
+                kill_group(child.popen.pid, signal.SIGKILL)
+                while child.restarts and now - child.restarts[0] > RESTART_WINDOW_S:
+                    child.restarts.popleft()
+                delay = restart_delay(len(child.restarts))
+                child.restarts.append(now)
+                child.restart_at = now + delay
+                child.popen = None
+                logger.warning(
+                    "%s exited with code %s; restarting in %.1f s (%d restart(s) in the last minute)",
+                    child.spec.name,
+                    code,
+                    delay,
+                    len(child.restarts),
+                )
+            if child.popen is None and child.restart_at is not None and now >= child.restart_at:
+                self._spawn(child)
+
+    def stop_all(self) -> None:
+        running = [c for c in self.children if c.popen is not None and c.popen.poll() is None]
+        for child in running:
+            logger.info("stopping %s", child.spec.name)
+            # Only the leader: it stops its own children in order. A SIGTERM to the whole
+            # group kills qcluster's sentinel mid-wait and deadlocks its parent's shutdown.
+            child.popen.terminate()
+        deadline = time.monotonic() + STOP_GRACE_S
+        for child in running:
+            try:
+                child.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                logger.warning("%s did not stop in %.0f s; killing it", child.spec.name, STOP_GRACE_S)
+        for child in self.children:
+            if child.popen is not None:
+                kill_group(child.popen.pid, signal.SIGKILL)
+                child.popen.poll()

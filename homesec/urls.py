@@ -1,0 +1,25 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView
+
+from homesec.core import api_views, views
+from monitoring import views as monitoring_views
+
+admin.site.site_header = "homesec operator console"
+admin.site.site_title = "homesec"
+admin.site.index_title = "Operations"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("accounts/login/", views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # The admin signs in through homesec's own (rate-limited) login page.
+    path("admin/login/", views.LoginView.as_view()),
+    path("admin/", admin.site.urls),
+    path("health", monitoring_views.health, name="health"),
+    path("ready", monitoring_views.ready, name="ready"),
+    path("api/", api_views.api_root, name="api-root"),
+    path("api/me/", api_views.api_me, name="api-me"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+]

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# `make test`: real PostgreSQL and Redis on loopback, Chromium for the browser tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/services.sh
+
+apt_ensure chromium chromium chromium-driver
+apt_ensure mosquitto mosquitto
+
+RUN=$(mktemp -d /tmp/homesec-test.XXXXXX); chmod 755 "$RUN"   # postgres must traverse it
+PGPORT=$(free_port); REDISPORT=$(free_port)
+trap 'pg_down "$RUN/pg"; redis_down "$REDISPORT"; rm -rf "$RUN"' EXIT
+pg_up "$RUN/pg" "$PGPORT" -c fsync=off -c synchronous_commit=off -c full_page_writes=off
+redis_up "$RUN/redis" "$REDISPORT"
+
+export DATABASE_URL="postgres://postgres@127.0.0.1:$PGPORT/homesec"
+export REDIS_URL="redis://127.0.0.1:$REDISPORT/0"
+export HOMESEC_DATA_DIR="$RUN/data"
+export PYTHONUNBUFFERED=1
+
+set +e
+.venv/bin/python -m pytest -q -m "not browser" "$@"; rc1=$?
+.venv/bin/python -m pytest -q -m browser -p no:asyncio "$@"; rc2=$?
+set -e
+[ "$rc2" -eq 5 ] && { echo "no browser tests collected: that is a failure"; rc2=1; }
+[ "$rc1" -ne 0 ] && exit "$rc1"
+exit "$rc2"
