@@ -19,9 +19,11 @@ from homesec.env import (
     env_list,
     env_path,
     env_str,
+    load_env_file,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+load_env_file(Path(os.environ.get("HOMESEC_ENV_FILE", BASE_DIR / ".env")))
 
 # --- Paths -----------------------------------------------------------------
 DATA_DIR = env_path("HOMESEC_DATA_DIR", BASE_DIR / "var", base=BASE_DIR)

@@ -16,7 +16,7 @@ redis_up "$RUN/redis" "$REDISPORT"
 export DATABASE_URL="postgres://postgres@127.0.0.1:$PGPORT/homesec"
 export REDIS_URL="redis://127.0.0.1:$REDISPORT/0"
 export HOMESEC_DATA_DIR="$RUN/data"
-export PYTHONUNBUFFERED=1
+export PYTHONUNBUFFERED=1 HOMESEC_ENV_FILE=/dev/null
 
 set +e
 .venv/bin/python -m pytest -q -m "not browser" "$@"; rc1=$?
