@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 
 from homesec.core.selectors import api_token_get_active
@@ -63,3 +64,13 @@ class IsAdminRoleOrReadOnly(permissions.BasePermission):
         if role is None:
             return False
         return request.method in permissions.SAFE_METHODS or role == ADMIN
+
+
+class ApiTokenScheme(OpenApiAuthenticationExtension):
+    """Describes the token scheme in the OpenAPI schema."""
+
+    target_class = ApiTokenAuthentication
+    name = "apiToken"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "description": "manage.py create_api_token USER"}

@@ -64,8 +64,9 @@ class _Tailer:
     def ensure_running(self) -> None:
         if settings.LIVE_PUSH_VIA_LAYER:
             return
-        if self.task is None or self.task.done():
-            self.task = asyncio.get_running_loop().create_task(self._run())
+        loop = asyncio.get_running_loop()
+        if self.task is None or self.task.done() or self.task.get_loop() is not loop:
+            self.task = loop.create_task(self._run())
 
     async def _run(self) -> None:
         layer = get_channel_layer()

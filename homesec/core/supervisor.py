@@ -67,6 +67,10 @@ class Supervisor:
     def run(self) -> int:
         signal.signal(signal.SIGINT, self.request_stop)
         signal.signal(signal.SIGTERM, self.request_stop)
+        return self.supervise()
+
+    def supervise(self) -> int:
+        """Run until stopped; without signal handlers, which only the main thread may install."""
         for child in self.children:
             self._spawn(child)
         try:

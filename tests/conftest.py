@@ -1,0 +1,132 @@
+"""Shared test helpers: real subprocesses (daphne, workers, the supervisor) on loopback."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # ORM calls inside Playwright sync tests
+
+REPO = Path(__file__).resolve().parent.parent
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    return {**browser_type_launch_args, "executable_path": "/usr/bin/chromium", "args": CHROMIUM_ARGS}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate, *, timeout: float, interval: float = 0.1, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def database_url_for_tests() -> str:
+    """The URL of the database this test session uses (pytest-django's test database)."""
+    from django.db import connection
+
+    cfg = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{cfg['NAME']}"
+    auth = quote(cfg["USER"] or "")
+    if cfg["PASSWORD"]:
+        auth += ":" + quote(cfg["PASSWORD"])
+    return f"postgres://{auth}@{cfg['HOST']}:{cfg['PORT']}/{cfg['NAME']}"
+
+
+def process_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    from django.conf import settings
+
+    env = {
+        **os.environ,
+        # Task payloads are signed: every process of one homesec needs the same key.
+        "HOMESEC_SECRET_KEY": settings.SECRET_KEY,
+        "HOMESEC_DATA_DIR": str(data_dir),
+        "HOMESEC_ENV_FILE": "/dev/null",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.update(extra)
+    return {k: v for k, v in env.items() if v is not None and v != "<unset>"}
+
+
+def manage(*args: str, env: dict[str, str], timeout: float = 60) -> str:
+    done = subprocess.run(
+        [sys.executable, str(REPO / "manage.py"), *args],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+class Proc:
+    """A child process in its own group, ended with its whole group."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], log: Path) -> None:
+        self.log_path = log
+        self.log = log.open("wb")
+        self.popen = subprocess.Popen(argv, env=env, cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT,
+                                      start_new_session=True)
+
+    def output(self) -> str:
+        self.log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, timeout: float = 20) -> None:
+        import signal
+
+        if self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.popen.poll()
+        self.log.close()
+
+
+@pytest.fixture
+def spawn(tmp_path):
+    procs: list[Proc] = []
+
+    def start(argv: list[str], env: dict[str, str], name: str = "proc") -> Proc:
+        proc = Proc(argv, env, tmp_path / f"{name}-{len(procs)}.log")
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in reversed(procs):
+        proc.stop()

@@ -1,0 +1,119 @@
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.test import override_settings
+
+from homesec.core.models import ApiToken
+from homesec.core.services import api_token_create, api_token_revoke, user_set_role
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def viewer():
+    user = get_user_model().objects.create_user("viewer", password="viewer-pass-123")
+    user_set_role(user=user, role="viewer")
+    return user
+
+
+@pytest.mark.parametrize("path", ["/", "/admin/", "/admin/core/heartbeat/", "/anything-else"])
+def test_anonymous_pages_redirect_to_the_login_page(client, path):
+    response = client.get(path)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/?next=")
+
+
+@pytest.mark.parametrize("path", ["/api/", "/api/me/", "/api/schema/"])
+def test_anonymous_api_calls_get_401_problem_details(client, path):
+    response = client.get(path, HTTP_ACCEPT="application/json")
+    assert response.status_code == 401
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["status"] == 401
+
+
+def test_health_ready_and_the_login_page_are_open(client):
+    assert client.get("/health").status_code == 200
+    assert client.get("/ready").status_code in (200, 503)
+    assert client.get("/accounts/login/").status_code == 200
+
+
+def test_a_token_authenticates_api_calls_and_is_stored_only_hashed(client, viewer):
+    token, key = api_token_create(user=viewer, name="phone")
+    response = client.get("/api/me/", HTTP_AUTHORIZATION=f"Bearer {key}")
+    assert response.status_code == 200
+    assert response.json() == {"username": "viewer", "role": "viewer"}
+    stored = ApiToken.objects.values_list("key_hash", "prefix").get(pk=token.pk)
+    assert key not in stored[0] and len(stored[0]) == 64
+    assert key.startswith(stored[1])
+
+
+def test_a_revoked_or_unknown_token_is_refused(client, viewer):
+    token, key = api_token_create(user=viewer)
+    api_token_revoke(token=token)
+    assert client.get("/api/me/", HTTP_AUTHORIZATION=f"Bearer {key}").status_code == 401
+    assert client.get("/api/me/", HTTP_AUTHORIZATION="Bearer hs_nonsense").status_code == 401
+
+
+def test_create_api_token_command_prints_a_working_key(client, viewer, capsys):
+    call_command("create_api_token", "viewer", "--name", "script")
+    key = capsys.readouterr().out.strip()
+    assert client.get("/api/me/", HTTP_AUTHORIZATION=f"Token {key}").status_code == 200
+
+
+def test_a_viewer_reads_but_may_not_write(viewer):
+    from rest_framework.decorators import api_view
+    from rest_framework.response import Response
+    from rest_framework.test import APIRequestFactory, force_authenticate
+
+    @api_view(["GET", "POST"])
+    def view(request):
+        return Response({"ok": True})
+
+    factory = APIRequestFactory()
+    for method, expected in (("get", 200), ("post", 403)):
+        request = getattr(factory, method)("/api/x/")
+        force_authenticate(request, user=viewer)
+        assert view(request).status_code == expected
+    admin = get_user_model().objects.create_user("boss", password="boss-pass-123")
+    user_set_role(user=admin, role="admin")
+    request = factory.post("/api/x/")
+    force_authenticate(request, user=admin)
+    assert view(request).status_code == 200
+
+
+def test_signing_in_with_the_login_page_opens_the_pages(client, viewer):
+    response = client.post("/accounts/login/", {"username": "viewer", "password": "viewer-pass-123", "next": "/"})
+    assert response.status_code == 302 and response["Location"] == "/"
+    page = client.get("/")
+    assert page.status_code == 200 and b"Signed in as" in page.content
+
+
+def test_viewers_cannot_open_the_admin(client, viewer):
+    client.force_login(viewer)
+    assert client.get("/admin/").status_code == 302
+
+
+@override_settings(LOGIN_MAX_FAILURES=3)
+def test_repeated_failed_sign_ins_lock_the_user_out(client, viewer):
+    for _ in range(3):
+        assert client.post("/accounts/login/", {"username": "viewer", "password": "wrong"}).status_code == 200
+    locked = client.post("/accounts/login/", {"username": "viewer", "password": "viewer-pass-123"})
+    assert locked.status_code == 429
+    assert b"Too many failed sign-ins" in locked.content
+    assert "_auth_user_id" not in client.session
+
+
+def test_ensure_admin_prints_a_generated_password_once(capsys, client):
+    call_command("ensure_admin")
+    out = capsys.readouterr().out
+    password = out.split("password:")[1].split()[0]
+    assert client.login(username="admin", password=password)
+    call_command("ensure_admin")
+    assert "password" not in capsys.readouterr().out
+
+
+@override_settings(ADMIN_USER="root", ADMIN_PASSWORD="given-password-1")
+def test_ensure_admin_uses_the_configured_credentials(capsys, client):
+    call_command("ensure_admin")
+    assert "password" not in capsys.readouterr().out
+    assert client.login(username="root", password="given-password-1")
