@@ -78,3 +78,23 @@ class LoginFailure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.username} from {self.ip} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class DeadLetter(models.Model):
+    """Work that failed for good: the operator inspects it, replays it or discards it."""
+
+    key = models.CharField(max_length=200, unique=True, help_text="One row per piece of work, e.g. ingest:42.")
+    task = models.CharField(max_length=200, help_text="Dotted name of the task that replays it.")
+    payload = models.JSONField(default=dict)
+    error = models.TextField()
+    attempts = models.PositiveIntegerField(default=1)
+    first_failed_at = models.DateTimeField(auto_now_add=True)
+    last_failed_at = models.DateTimeField()
+    replayed_at = models.DateTimeField(null=True, blank=True)
+    replay_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-last_failed_at"]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.task})"
