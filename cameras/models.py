@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+
+from cameras.geometry import point_in_polygon, valid_polygon
 
 
 class Camera(models.Model):
@@ -22,7 +25,9 @@ class Camera(models.Model):
     last_seen_at = models.DateTimeField(null=True, blank=True)
     time_zone = models.CharField(max_length=64, default=settings.TIME_ZONE)
     offline_after_min = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Raise an offline alarm after this many minutes without uploads (empty: never)."
+        null=True,
+        blank=True,
+        help_text="Raise an offline alarm after this many minutes without uploads (empty: never).",
     )
     filters = models.JSONField(
         default=dict,
@@ -62,6 +67,13 @@ class Zone(models.Model):
 
     def __str__(self) -> str:
         return f"{self.camera_id}/{self.name} ({self.kind})"
+
+    def clean(self) -> None:
+        if not valid_polygon(self.polygon):
+            raise ValidationError({"polygon": "Give at least three [x, y] points, each between 0 and 1."})
+
+    def contains(self, x: float, y: float) -> bool:
+        return point_in_polygon(x, y, self.polygon)
 
 
 class FtpAccount(models.Model):
@@ -114,7 +126,7 @@ class Ingest(models.Model):
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
     handed_off_at = models.DateTimeField(null=True, blank=True, help_text="When the next stage took it.")
-    updated_at = models.DateTimeField(auto_now=True)
+    queued_at = models.DateTimeField(help_text="When its task (or its hand-off) was last sent.")
 
     class Meta:
         ordering = ["-arrived_at"]
@@ -122,9 +134,10 @@ class Ingest(models.Model):
             models.UniqueConstraint(fields=["path", "size", "mtime_ns"], name="ingest_unique_file_version"),
         ]
         indexes = [
-            models.Index(fields=["status", "updated_at"], name="ingest_status_updated"),
+            models.Index(fields=["status", "queued_at"], name="ingest_status_queued"),
             models.Index(
-                fields=["processed_at"], name="ingest_waiting_hand_off",
+                fields=["queued_at"],
+                name="ingest_waiting_hand_off",
                 condition=Q(status="done", handed_off_at__isnull=True),
             ),
         ]

@@ -101,6 +101,21 @@ def env_path(name: str, default: Path, *, base: Path) -> Path:
     return (path if path.is_absolute() else base / path).resolve()
 
 
+def env_port_range(name: str) -> range | None:
+    """`60000-60100` -> range(60000, 60101); empty -> None."""
+    value = env_str(name)
+    if not value:
+        return None
+    low, sep, high = value.partition("-")
+    try:
+        first, last = int(low), int(high)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} must look like 60000-60100") from None
+    if not sep or not 1024 <= first <= last <= 65535:
+        raise ImproperlyConfigured(f"{name}={value!r} must be a range of ports between 1024 and 65535, low-high")
+    return range(first, last + 1)
+
+
 def env_list(name: str, default: tuple[str, ...] = ()) -> list[str]:
     value = _raw(name)
     if value is None:

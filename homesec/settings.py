@@ -18,6 +18,7 @@ from homesec.env import (
     env_int,
     env_list,
     env_path,
+    env_port_range,
     env_str,
     load_env_file,
 )
@@ -133,6 +134,15 @@ Q_CLUSTER = {
     "label": "Tasks",
     "save_limit": 1000,
 }
+# Slow I/O (clip transcodes; later LLM calls and notifications) has its own queue and
+# workers, so it never starves detection. `manage.py worker --cluster slow` runs it.
+Q_CLUSTER["ALT_CLUSTERS"] = {
+    "slow": {
+        "workers": env_int("HOMESEC_SLOW_WORKERS", 1, minimum=1, maximum=64),
+        "timeout": env_int("HOMESEC_SLOW_TASK_TIMEOUT_S", 600, minimum=5),
+        "retry": env_int("HOMESEC_SLOW_TASK_TIMEOUT_S", 600, minimum=5) + 60,
+    }
+}
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
@@ -149,6 +159,54 @@ LIVE_POLL_S = env_float("HOMESEC_LIVE_POLL_S", 0.25, minimum=0.02, maximum=5)
 LIVE_KEEP_HOURS = env_int("HOMESEC_LIVE_KEEP_HOURS", 24, minimum=1)
 WS_IDLE_S = env_float("HOMESEC_WS_IDLE_S", 300, minimum=5)
 SYSTEM_PUSH_S = env_float("HOMESEC_SYSTEM_PUSH_S", 5, minimum=0.5)
+
+# --- Ingest -----------------------------------------------------------------------
+MAX_UPLOAD_MB = env_int("HOMESEC_MAX_UPLOAD_MB", 200, minimum=1)
+# OpenCV refuses above 2^30 pixels; 40 MP is well above any camera and far below that.
+MAX_IMAGE_PIXELS = env_int("HOMESEC_MAX_IMAGE_PIXELS", 40_000_000, minimum=10_000)
+WATCH_POLLING = env_bool("HOMESEC_WATCH_POLLING", False)
+WATCH_STABLE_S = env_float("HOMESEC_WATCH_STABLE_S", 2.0, minimum=0.1)
+WATCH_BATCH_S = env_float("HOMESEC_WATCH_BATCH_S", 0.05, minimum=0.0, maximum=5)
+# A full re-scan of the tree (directory entries only) as a safety net for events that
+# inotify cannot give, e.g. files in a folder created while the watcher was starting.
+WATCH_RESCAN_S = env_float("HOMESEC_WATCH_RESCAN_S", 300.0, minimum=1.0)
+INGEST_BATCH = env_int("HOMESEC_INGEST_BATCH", 100, minimum=1, maximum=5000)
+# A claimed row counts as abandoned only after the longest a task may run, so a slow
+# task is never processed twice at once.
+INGEST_STALE_S = env_float("HOMESEC_INGEST_STALE_S", Q_CLUSTER["timeout"] + 30, minimum=Q_CLUSTER["timeout"] + 1)
+SWEEP_S = env_float("HOMESEC_SWEEP_S", 5.0, minimum=0.1)
+# The stage that takes finished ingests (a dotted task name; tests may point it elsewhere).
+INGEST_NEXT_STAGE = env_str("HOMESEC_INGEST_NEXT_STAGE", "detections.tasks.detect_ingests")
+# Jobs the watcher's clock runs every HOMESEC_SWEEP_S: durable-row sweeps and checks.
+CLOCK_JOBS = [
+    "cameras.services.ingest_sweep",
+    "detections.services.detection_sweep",
+    "cameras.services.camera_check_offline",
+]
+
+# --- Detection -----------------------------------------------------------------------------
+DETECTOR = env_choice("HOMESEC_DETECTOR", "opencv", ("opencv", "onnx", "http"))
+DETECTOR_MODEL = env_str("HOMESEC_DETECTOR_MODEL")
+DETECTOR_RUNTIME = env_choice("HOMESEC_DETECTOR_RUNTIME", "auto", ("auto", "opencv", "onnxruntime"))
+DETECTOR_INPUT_SIZE = env_int("HOMESEC_DETECTOR_INPUT_SIZE", 640, minimum=32, maximum=4096)
+DETECTOR_URL = env_str("HOMESEC_DETECTOR_URL")
+DETECTOR_API = env_choice("HOMESEC_DETECTOR_API", "reference", ("reference", "deepstack"))
+DETECTOR_TIMEOUT_S = env_float("HOMESEC_DETECTOR_TIMEOUT_S", 10.0, minimum=0.1)
+DETECTOR_COOLDOWN_S = env_float("HOMESEC_DETECTOR_COOLDOWN_S", 30.0, minimum=0.1)
+DETECT_MIN_CONFIDENCE = env_float("HOMESEC_DETECT_MIN_CONFIDENCE", 0.5, minimum=0.0, maximum=1.0)
+DETECT_MAX_AGE_H = env_float("HOMESEC_DETECT_MAX_AGE_H", 24.0, minimum=0.001)
+CLIP_SAMPLE_S = env_float("HOMESEC_CLIP_SAMPLE_S", 2.0, minimum=0.1)
+CLIP_MAX_FRAMES = env_int("HOMESEC_CLIP_MAX_FRAMES", 20, minimum=1, maximum=500)
+# The stage that takes ingests once their detections are stored (events, when they land).
+DETECT_NEXT_STAGE = env_str("HOMESEC_DETECT_NEXT_STAGE", "")
+
+# --- Built-in FTP receiver (off unless a port is given) ----------------------------------
+FTP_PORT = env_int("HOMESEC_FTP_PORT", 0, minimum=0, maximum=65535)
+FTP_BIND = env_str("HOMESEC_FTP_BIND", BIND)
+FTP_PASSIVE_PORTS = env_port_range("HOMESEC_FTP_PASSIVE_PORTS")
+FTP_MASQUERADE_ADDRESS = env_str("HOMESEC_FTP_MASQUERADE_ADDRESS")
+FTP_MAX_LOGIN_FAILURES = env_int("HOMESEC_FTP_MAX_LOGIN_FAILURES", 5, minimum=1)
+FTP_LOCKOUT_S = env_int("HOMESEC_FTP_LOCKOUT_S", 300, minimum=1)
 
 # --- Heartbeats and readiness -----------------------------------------------
 HEARTBEAT_INTERVAL_S = env_float("HOMESEC_HEARTBEAT_S", 1.0, minimum=0.1, maximum=2.0)

@@ -10,7 +10,11 @@ from django.utils import timezone
 
 from homesec.core.selectors import heartbeat_fresh, heartbeat_latest
 
-PROCESS_ROLES = ("worker", "watcher")
+
+def process_roles() -> tuple[str, ...]:
+    """The long-running processes this configuration runs, each with a heartbeat."""
+    roles = ("worker", "slow-worker", "watcher")
+    return (*roles, "ftp") if settings.FTP_PORT else roles
 
 
 def _check_database() -> dict:
@@ -67,7 +71,7 @@ def _age(moment) -> float:
 def readiness() -> dict:
     checks = {"database": _check_database(), "broker": _check_broker()}
     db_ok = checks["database"]["ok"]
-    for role in PROCESS_ROLES:
+    for role in process_roles():
         checks[role] = _check_process(role) if db_ok else {"ok": False, "error": "database unavailable"}
     checks["disk"] = _check_disk()
     not_ready = [name for name, check in checks.items() if not check["ok"]]

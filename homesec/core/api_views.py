@@ -13,7 +13,9 @@ def api_root(request):
     return Response({"me": reverse("api-me", request=request), "schema": reverse("api-schema", request=request)})
 
 
-@extend_schema(responses=inline_serializer("Me", {"username": serializers.CharField(), "role": serializers.CharField()}))
+@extend_schema(
+    responses=inline_serializer("Me", {"username": serializers.CharField(), "role": serializers.CharField()})
+)
 @api_view(["GET"])
 def api_me(request):
     user = request.user

@@ -98,3 +98,23 @@ class DeadLetter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} ({self.task})"
+
+
+class Breaker(models.Model):
+    """A circuit breaker shared by every worker process: state lives in the database."""
+
+    class State(models.TextChoices):
+        CLOSED = "closed"
+        OPEN = "open"
+        HALF_OPEN = "half_open", "half-open (probing)"
+
+    name = models.CharField(max_length=100, primary_key=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.CLOSED)
+    failures = models.JSONField(default=list, help_text="Times (epoch s) of recent failures.")
+    opened_at = models.DateTimeField(null=True, blank=True)
+    probe_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    changed_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.state}"

@@ -35,7 +35,12 @@ def test_it_refuses_bad_values_naming_the_variable(monkeypatch, reader, value, m
 def test_it_parses_postgres_and_sqlite_urls(tmp_path):
     pg = database_from_url("postgres://u:p%40ss@db.local:5433/homesec?sslmode=require", sqlite_default=tmp_path / "x")
     assert (pg["ENGINE"], pg["NAME"], pg["USER"], pg["PASSWORD"], pg["HOST"], pg["PORT"]) == (
-        "django.db.backends.postgresql", "homesec", "u", "p@ss", "db.local", "5433",
+        "django.db.backends.postgresql",
+        "homesec",
+        "u",
+        "p@ss",
+        "db.local",
+        "5433",
     )
     assert pg["OPTIONS"] == {"sslmode": "require"}
     lite = database_from_url("sqlite:////var/lib/homesec/db.sqlite3", sqlite_default=tmp_path / "x")

@@ -41,8 +41,11 @@ def test_a_dead_child_has_its_whole_group_ended_and_is_restarted(tmp_path):
     runner = threading.Thread(target=supervisor.supervise, daemon=True)
     runner.start()
     try:
-        orphans = wait_for(lambda: sorted(tmp_path.glob("orphan-*")) if len(list(tmp_path.glob("orphan-*"))) >= 2
-                           else None, timeout=10, what="two runs of the child")
+        orphans = wait_for(
+            lambda: sorted(tmp_path.glob("orphan-*")) if len(list(tmp_path.glob("orphan-*"))) >= 2 else None,
+            timeout=10,
+            what="two runs of the child",
+        )
         first_orphan = int(orphans[0].read_text())
         wait_for(lambda: not alive(first_orphan), timeout=5, what="the first run's orphan to be killed")
         assert len(supervisor.children[0].restarts) >= 1

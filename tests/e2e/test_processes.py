@@ -48,8 +48,11 @@ def ws_receive(url: str, token: str, publish, *, timeout: float = 15.0) -> dict:
 
 
 def daphne(spawn, env, port: int):
-    proc = spawn([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "homesec.asgi:application"],
-                 env, name="daphne")
+    proc = spawn(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "homesec.asgi:application"],
+        env,
+        name="daphne",
+    )
     wait_for(lambda: _get(f"http://127.0.0.1:{port}/health") == 200, timeout=20, what="daphne")
     return proc
 
@@ -83,8 +86,9 @@ def test_a_message_from_another_process_reaches_a_websocket_embedded_default(tmp
 @needs_redis
 @pytest.mark.django_db(transaction=True)
 def test_a_message_from_another_process_reaches_a_websocket_through_redis(tmp_path, spawn):
-    env = process_env(tmp_path, DATABASE_URL=database_url_for_tests(), REDIS_URL=REDIS_URL,
-                      HOMESEC_LIVE_POLL_S="5")  # the tailer is off with Redis; a slow poll would show it
+    env = process_env(
+        tmp_path, DATABASE_URL=database_url_for_tests(), REDIS_URL=REDIS_URL, HOMESEC_LIVE_POLL_S="5"
+    )  # the tailer is off with Redis; a slow poll would show it
     cross_process_message(tmp_path, spawn, env)
 
 
@@ -101,8 +105,14 @@ def test_run_serves_signs_in_and_recovers_killed_and_frozen_workers(tmp_path, sp
     """`manage.py run` as `make run` starts it, on the embedded defaults."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = process_env(tmp_path / "var", DATABASE_URL="<unset>", REDIS_URL="<unset>", PORT=str(port),
-                      HOMESEC_ADMIN_PASSWORD="<unset>", HOMESEC_ADMIN_USER="<unset>")
+    env = process_env(
+        tmp_path / "var",
+        DATABASE_URL="<unset>",
+        REDIS_URL="<unset>",
+        PORT=str(port),
+        HOMESEC_ADMIN_PASSWORD="<unset>",
+        HOMESEC_ADMIN_USER="<unset>",
+    )
     run = spawn([sys.executable, str(REPO / "manage.py"), "run"], env, name="run")
     wait_for(lambda: ready(base)[0] == 200, timeout=60, what=f"/ready 200\n{run.output()}")
     assert httpx.get(base + "/health").status_code == 200
@@ -118,8 +128,12 @@ def test_run_serves_signs_in_and_recovers_killed_and_frozen_workers(tmp_path, sp
         browser.get("/accounts/login/")
         response = browser.post(
             "/accounts/login/",
-            data={"username": "admin", "password": password, "next": "/",
-                  "csrfmiddlewaretoken": browser.cookies["csrftoken"]},
+            data={
+                "username": "admin",
+                "password": password,
+                "next": "/",
+                "csrfmiddlewaretoken": browser.cookies["csrftoken"],
+            },
             headers={"Referer": base + "/accounts/login/"},
         )
         assert response.status_code == 302 and response.headers["location"] == "/"
@@ -130,9 +144,15 @@ def test_run_serves_signs_in_and_recovers_killed_and_frozen_workers(tmp_path, sp
     worker_pid = ready(base)[1]["checks"]["worker"]["name"].rsplit(":", 1)[1]
     os.killpg(int(worker_pid), signal.SIGKILL)
     new_name = wait_for(
-        lambda: (lambda s, b: s == 200 and not b["checks"]["worker"]["name"].endswith(f":{worker_pid}")
-                 and b["checks"]["worker"]["name"])(*ready(base)),
-        timeout=15, what="a restarted worker and /ready 200",
+        lambda: (
+            lambda s, b: (
+                s == 200
+                and not b["checks"]["worker"]["name"].endswith(f":{worker_pid}")
+                and b["checks"]["worker"]["name"]
+            )
+        )(*ready(base)),
+        timeout=15,
+        what="a restarted worker and /ready 200",
     )
     new_pid = int(new_name.rsplit(":", 1)[1])
 

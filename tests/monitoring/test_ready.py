@@ -23,13 +23,14 @@ def test_ready_is_503_naming_the_processes_without_heartbeats(client):
     response = client.get("/ready")
     assert response.status_code == 503
     body = response.json()
-    assert set(body["not_ready"]) == {"worker", "watcher"}
+    assert set(body["not_ready"]) == {"worker", "slow-worker", "watcher"}
     assert body["checks"]["worker"]["error"] == "no heartbeat yet"
     assert body["checks"]["database"]["ok"] and body["checks"]["broker"]["ok"]
 
 
 def test_ready_is_200_with_fresh_heartbeats(client):
     beat("worker")
+    beat("slow-worker")
     beat("watcher")
     response = client.get("/ready")
     assert response.status_code == 200, response.json()
@@ -38,6 +39,7 @@ def test_ready_is_200_with_fresh_heartbeats(client):
 
 def test_a_heartbeat_older_than_five_seconds_is_stale(client):
     beat("worker", age_s=6)
+    beat("slow-worker", age_s=1)
     beat("watcher", age_s=1)
     body = client.get("/ready").json()
     assert body["not_ready"] == ["worker"]
@@ -47,6 +49,7 @@ def test_a_heartbeat_older_than_five_seconds_is_stale(client):
 @override_settings(MIN_FREE_GB=10**9)
 def test_low_disk_makes_ready_fail(client):
     beat("worker")
+    beat("slow-worker")
     beat("watcher")
     response = client.get("/ready")
     assert response.status_code == 503

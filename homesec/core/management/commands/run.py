@@ -20,11 +20,15 @@ def daphne_args() -> list[str]:
 def process_specs() -> list[ProcessSpec]:
     python = sys.executable
     manage = str(settings.BASE_DIR / "manage.py")
-    return [
+    specs = [
         ProcessSpec("web", [python, "-m", "daphne", *daphne_args(), "homesec.asgi:application"]),
         ProcessSpec("worker", [python, manage, "worker"]),
+        ProcessSpec("slow-worker", [python, manage, "worker", "--cluster", "slow", "--role", "slow-worker"]),
         ProcessSpec("watcher", [python, manage, "watch_cameras"]),
     ]
+    if settings.FTP_PORT:
+        specs.append(ProcessSpec("ftp", [python, manage, "ftp_server"]))
+    return specs
 
 
 class Command(BaseCommand):

@@ -1,0 +1,354 @@
+"""Writes for cameras and ingest: camera discovery, registering uploads, processing them
+exactly once, retries, the sweep that re-sends lost work, and the hand-off downstream."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from cameras.capture_time import capture_time
+from cameras.models import Camera, Ingest
+from cameras.validation import inspect_upload
+from homesec.core.deadletters import dead_letter_clear, dead_letter_record
+from homesec.core.retry import MAX_TRIES, backoff_delay
+from homesec.core.tasks import enqueue
+
+logger = logging.getLogger(__name__)
+
+INGEST_TASK = "cameras.tasks.ingest_process"
+INGEST_REPLAY_TASK = "cameras.tasks.ingest_replay"
+ERROR_AFTER_REJECTIONS = 3
+
+
+# --- Cameras -----------------------------------------------------------------------
+
+
+def camera_normalise_id(folder: str) -> str:
+    """`Front Door` -> `front_door`; accents folded, anything else becomes `_`."""
+    ascii_name = unicodedata.normalize("NFKD", folder).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "_", ascii_name.lower()).strip("_")
+    return slug[:90] or "camera"
+
+
+def camera_get_or_create_for_folder(*, folder: str) -> Camera:
+    camera = Camera.objects.filter(folder=folder).first()
+    if camera is not None:
+        return camera
+    base = camera_normalise_id(folder)
+    for n in range(1, 1000):
+        camera_id = base if n == 1 else f"{base}_{n}"
+        if Camera.objects.filter(pk=camera_id).exists():
+            continue
+        try:
+            with transaction.atomic():
+                camera = Camera.objects.create(id=camera_id, name=folder.strip() or camera_id, folder=folder)
+        except IntegrityError:
+            # Another process created this folder's camera, or took the id, just now.
+            camera = Camera.objects.filter(folder=folder).first()
+            if camera is not None:
+                return camera
+            continue
+        if n > 1:
+            logger.warning(
+                "folder %r normalises to the taken camera id %r; it became camera %r", folder, base, camera_id
+            )
+        else:
+            logger.info("new camera %r from folder %r", camera_id, folder)
+        return camera
+    raise RuntimeError(f"no free camera id for folder {folder!r}")
+
+
+# --- Registering uploads -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FileVersion:
+    path: str  # relative to the camera root
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, absolute: Path, *, root: Path) -> FileVersion | None:
+        rel = absolute.relative_to(root)
+        if len(rel.parts) < 2:
+            return None  # a file directly in the root belongs to no camera
+        try:
+            st = absolute.lstat()
+            size, mtime_ns = st.st_size, st.st_mtime_ns
+        except FileNotFoundError:
+            size, mtime_ns = 0, 0  # gone already: registered anyway, and rejected with the reason
+        return cls(rel.as_posix(), size, mtime_ns)
+
+
+def ingest_register(*, paths: list[Path]) -> list[int]:
+    """Write one pending Ingest row per new file version and enqueue their processing.
+
+    Returns the ids of new rows. A version seen before (same path, size and mtime) makes
+    nothing new, so the watcher's events and its start-up scan may overlap freely.
+    """
+    root = settings.CAMERA_ROOT
+    versions = {v for v in (FileVersion.of(p, root=root) for p in paths) if v is not None}
+    if not versions:
+        return []
+    now = timezone.now()
+    cameras = {}
+    for folder in {v.path.split("/", 1)[0] for v in versions}:
+        cameras[folder] = camera_get_or_create_for_folder(folder=folder)
+    with transaction.atomic():
+        Ingest.objects.bulk_create(
+            [
+                Ingest(
+                    camera=cameras[v.path.split("/", 1)[0]],
+                    path=v.path,
+                    size=v.size,
+                    mtime_ns=v.mtime_ns,
+                    arrived_at=now,
+                    queued_at=now,
+                )
+                for v in versions
+            ],
+            ignore_conflicts=True,
+        )
+        # Rows made by this call share its arrival time; earlier versions keep theirs.
+        ids = list(
+            Ingest.objects.filter(arrived_at=now, path__in=[v.path for v in versions]).values_list("pk", flat=True)
+        )
+        if ids:
+            enqueue(INGEST_TASK, ids)
+    return ids
+
+
+# --- Processing ---------------------------------------------------------------------------
+
+
+def _claimable(now) -> Q:
+    stale = now - timedelta(seconds=settings.INGEST_STALE_S)
+    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    return Q(due, status=Ingest.Status.PENDING) | Q(status=Ingest.Status.PROCESSING, claimed_at__lt=stale)
+
+
+def ingest_process(*, ingest_ids: list[int]) -> dict[str, int]:
+    """Process pending rows. Safe to run twice or concurrently: a row is claimed first,
+    and only the claimant works on it."""
+    now = timezone.now()
+    claimed = Ingest.objects.filter(_claimable(now), pk__in=ingest_ids).update(
+        status=Ingest.Status.PROCESSING, claimed_at=now, attempts=F("attempts") + 1, next_attempt_at=None
+    )
+    counts: dict[str, int] = {}
+    if not claimed:
+        return counts
+    rows = Ingest.objects.select_related("camera").filter(pk__in=ingest_ids, status="processing", claimed_at=now)
+    done_ids = []
+    for row in rows:
+        try:
+            status = _process_one(row)
+        except Exception as exc:  # noqa: BLE001 - any surprise becomes a retry, then a dead letter
+            status = _retry_or_fail(row, exc)
+        counts[status] = counts.get(status, 0) + 1
+        if status == Ingest.Status.DONE:
+            done_ids.append(row.pk)
+    ingest_hand_off(ingest_ids=done_ids)
+    return counts
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _process_one(row: Ingest) -> str:
+    camera = row.camera
+    absolute = settings.CAMERA_ROOT / row.path
+    inspection = inspect_upload(
+        absolute,
+        camera_root=settings.CAMERA_ROOT / camera.folder,
+        max_bytes=settings.MAX_UPLOAD_MB * 1024 * 1024,
+        max_pixels=settings.MAX_IMAGE_PIXELS,
+    )
+    now = timezone.now()
+    if not inspection.ok:
+        _finish(row, status=Ingest.Status.REJECTED, reason=inspection.reason, now=now)
+        _camera_saw_upload(camera, rejected=True, reason=inspection.reason, now=now)
+        return Ingest.Status.REJECTED
+    try:
+        digest = _sha256(absolute.resolve())
+    except FileNotFoundError:
+        reason = "file vanished before it could be read"
+        _finish(row, status=Ingest.Status.REJECTED, reason=reason, now=now)
+        _camera_saw_upload(camera, rejected=True, reason=reason, now=now)
+        return Ingest.Status.REJECTED
+    when, source = capture_time(
+        name=absolute.name, exif=inspection.exif_datetime, mtime=row.mtime_ns / 1e9, tz=_zone(camera.time_zone)
+    )
+    fields = {
+        "sha256": digest,
+        "media_type": inspection.media_type,
+        "media_format": inspection.media_format,
+        "width": inspection.width,
+        "height": inspection.height,
+        "duration_s": inspection.duration_s,
+        "frame_count": inspection.frame_count,
+        "codec": inspection.codec[:16],
+        "captured_at": when,
+        "captured_from": source,
+    }
+    try:
+        with transaction.atomic():
+            _finish(row, status=Ingest.Status.DONE, now=now, content_key=digest, **fields)
+        status = Ingest.Status.DONE
+    except IntegrityError:
+        first = Ingest.objects.filter(content_key=digest).only("pk", "path").first()
+        reason = f"same content as {first.path}" if first else "same content as an earlier upload"
+        _finish(row, status=Ingest.Status.DUPLICATE, reason=reason, now=now, duplicate_of=first, **fields)
+        status = Ingest.Status.DUPLICATE
+    _camera_saw_upload(camera, rejected=False, reason="", now=now)
+    return status
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except Exception:  # noqa: BLE001 - a bad zone in the admin must not stop ingest
+        return ZoneInfo(settings.TIME_ZONE)
+
+
+def _finish(row: Ingest, *, status: str, now, reason: str = "", **fields) -> None:
+    # queued_at: a done row's hand-off is sent now; the sweep re-sends it if not taken.
+    Ingest.objects.filter(pk=row.pk).update(
+        status=status, reason=reason[:500], processed_at=now, queued_at=now, **fields
+    )
+    if row.attempts > 1:
+        dead_letter_clear(key=f"ingest:{row.pk}")
+
+
+def _retry_or_fail(row: Ingest, exc: Exception) -> str:
+    error = f"{exc.__class__.__name__}: {exc}"
+    if row.attempts >= MAX_TRIES:
+        Ingest.objects.filter(pk=row.pk).update(status=Ingest.Status.FAILED, reason=error[:500])
+        dead_letter_record(
+            key=f"ingest:{row.pk}",
+            task=INGEST_REPLAY_TASK,
+            payload={"ingest_ids": [row.pk]},
+            error=error,
+            attempts=row.attempts,
+        )
+        logger.error("ingest %s (%s) failed after %d tries: %s", row.pk, row.path, row.attempts, error)
+        return Ingest.Status.FAILED
+    delay = backoff_delay(row.attempts)
+    Ingest.objects.filter(pk=row.pk).update(
+        status=Ingest.Status.PENDING,
+        reason=f"retrying: {error}"[:500],
+        next_attempt_at=timezone.now() + timedelta(seconds=delay),
+    )
+    logger.warning("ingest %s (%s) failed (%s); retry in %.1f s", row.pk, row.path, error, delay)
+    return "retry"
+
+
+def _camera_saw_upload(camera: Camera, *, rejected: bool, reason: str, now) -> None:
+    """last_seen_at on every upload; `error` while uploads keep being rejected."""
+    if rejected:
+        Camera.objects.filter(pk=camera.pk).update(last_seen_at=now, rejected_streak=F("rejected_streak") + 1)
+        Camera.objects.filter(pk=camera.pk, rejected_streak__gte=ERROR_AFTER_REJECTIONS).update(
+            status=Camera.Status.ERROR, status_reason=f"uploads keep being rejected: {reason}"[:300]
+        )
+    else:
+        Camera.objects.filter(pk=camera.pk).update(
+            last_seen_at=now, rejected_streak=0, status=Camera.Status.ONLINE, status_reason=""
+        )
+
+
+def ingest_replay(*, ingest_ids: list[int]) -> None:
+    """Give failed rows fresh tries (the operator's replay). Rows that are not failed are
+    left alone, so a replay of finished work changes nothing."""
+    with transaction.atomic():
+        Ingest.objects.filter(pk__in=ingest_ids, status=Ingest.Status.FAILED).update(
+            status=Ingest.Status.PENDING, attempts=0, next_attempt_at=None, claimed_at=None, queued_at=timezone.now()
+        )
+    ingest_process(ingest_ids=ingest_ids)
+    for pk in (
+        Ingest.objects.filter(pk__in=ingest_ids).exclude(status=Ingest.Status.FAILED).values_list("pk", flat=True)
+    ):
+        dead_letter_clear(key=f"ingest:{pk}")
+
+
+# --- Hand-off to the next stage -----------------------------------------------------------
+
+
+def ingest_hand_off(*, ingest_ids: list[int]) -> None:
+    stage = settings.INGEST_NEXT_STAGE
+    if ingest_ids and stage:
+        enqueue(stage, ingest_ids)
+
+
+def ingest_claim_for_stage(*, ingest_ids: list[int]) -> list[Ingest]:
+    """The next stage takes done rows exactly once: a row it has taken is not given again."""
+    now = timezone.now()
+    with transaction.atomic():
+        Ingest.objects.filter(pk__in=ingest_ids, status=Ingest.Status.DONE, handed_off_at__isnull=True).update(
+            handed_off_at=now
+        )
+        return list(Ingest.objects.select_related("camera").filter(pk__in=ingest_ids, handed_off_at=now))
+
+
+# --- The sweep: re-send work whose message was lost ----------------------------------------
+
+
+def ingest_sweep() -> dict[str, int]:
+    """django-q2's Redis broker does not acknowledge tasks, so a killed worker can lose
+    them. Rows are the truth: re-enqueue rows that waited too long, and due retries."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.INGEST_STALE_S)
+    waiting = Ingest.objects.filter(
+        Q(status=Ingest.Status.PENDING, next_attempt_at__isnull=True, queued_at__lt=stale)
+        | Q(status=Ingest.Status.PENDING, next_attempt_at__lte=now)
+        | Q(status=Ingest.Status.PROCESSING, claimed_at__lt=stale, queued_at__lt=stale)
+    ).values_list("pk", flat=True)[:5000]
+    waiting = list(waiting)
+    not_taken = list(
+        Ingest.objects.filter(status=Ingest.Status.DONE, handed_off_at__isnull=True, queued_at__lt=stale).values_list(
+            "pk", flat=True
+        )[:5000]
+    )
+    with transaction.atomic():
+        # Mark them sent, so the next sweep waits a full stale period before sending again.
+        Ingest.objects.filter(pk__in=waiting + not_taken).update(queued_at=now)
+        Ingest.objects.filter(pk__in=waiting, next_attempt_at__lte=now).update(next_attempt_at=None)
+        for start in range(0, len(waiting), settings.INGEST_BATCH):
+            enqueue(INGEST_TASK, waiting[start : start + settings.INGEST_BATCH])
+        for start in range(0, len(not_taken), settings.INGEST_BATCH):
+            ingest_hand_off(ingest_ids=not_taken[start : start + settings.INGEST_BATCH])
+    if waiting or not_taken:
+        logger.info("sweep re-sent %d ingest(s) and %d hand-off(s)", len(waiting), len(not_taken))
+    return {"ingests": len(waiting), "hand_offs": len(not_taken)}
+
+
+def camera_check_offline() -> list[str]:
+    """Cameras with an opt-in silence limit that have been silent longer go offline."""
+    now = timezone.now()
+    gone = []
+    for camera in Camera.objects.filter(offline_after_min__isnull=False).exclude(status=Camera.Status.OFFLINE):
+        last = camera.last_seen_at or camera.created_at
+        if now - last > timedelta(minutes=camera.offline_after_min):
+            updated = (
+                Camera.objects.filter(pk=camera.pk)
+                .exclude(status=Camera.Status.OFFLINE)
+                .update(status=Camera.Status.OFFLINE, status_reason=f"no upload for {camera.offline_after_min} min")
+            )
+            if updated:
+                gone.append(camera.pk)
+                logger.warning("camera %s is offline: no upload for %d min", camera.pk, camera.offline_after_min)
+    return gone

@@ -1,0 +1,318 @@
+"""The detection stage: take ingested files, run the detector, keep what matters.
+
+Every ingest handed over gets a DetectionRun row in the same transaction that takes it,
+so a crash afterwards loses nothing: the sweep re-sends runs that waited too long.
+A remote detector's outage defers runs (no try is used up) until its breaker lets a
+probe through; only a file the detector refuses, or work older than
+HOMESEC_DETECT_MAX_AGE_H, becomes a dead letter.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from pathlib import Path
+
+import cv2
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from cameras.geometry import bottom_centre
+from cameras.models import Camera, Ingest, Zone
+from cameras.services import ingest_claim_for_stage
+from detections.backends import get_detector
+from detections.backends.base import Box, DetectorBadAnswer, DetectorOutage, DetectorRejected
+from detections.clips import needs_browser_copy, sample_frames, transcode_h264
+from detections.models import CLASSES, Clip, Detection, DetectionRun
+from detections.thumbnails import write_thumbnail
+from homesec.core.breaker import BreakerPolicy, breaker_allow, breaker_failure, breaker_retry_at, breaker_success
+from homesec.core.deadletters import dead_letter_clear, dead_letter_record
+from homesec.core.retry import MAX_TRIES, backoff_delay
+from homesec.core.tasks import enqueue
+
+logger = logging.getLogger(__name__)
+
+DETECT_TASK = "detections.tasks.detect_runs"
+REPLAY_TASK = "detections.tasks.detect_replay"
+TRANSCODE_TASK = "detections.tasks.clip_transcode"
+BREAKER = "detector"
+
+
+def breaker_policy() -> BreakerPolicy:
+    return BreakerPolicy(cooldown_s=settings.DETECTOR_COOLDOWN_S)
+
+
+# --- Taking work from ingest ----------------------------------------------------------------
+
+
+def detection_accept(*, ingest_ids: list[int]) -> list[int]:
+    """The ingest stage's hand-off: take the rows and give each a pending run, atomically."""
+    now = timezone.now()
+    with transaction.atomic():
+        ingests = ingest_claim_for_stage(ingest_ids=ingest_ids)
+        DetectionRun.objects.bulk_create(
+            [DetectionRun(ingest=i, queued_at=now) for i in ingests], ignore_conflicts=True
+        )
+        run_ids = list(DetectionRun.objects.filter(ingest__in=ingests).values_list("pk", flat=True))
+        if run_ids:
+            enqueue(DETECT_TASK, run_ids)
+    return run_ids
+
+
+# --- Running the detector ---------------------------------------------------------------------
+
+
+def _claimable(now) -> Q:
+    stale = now - timedelta(seconds=settings.INGEST_STALE_S)
+    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    return Q(due, status=DetectionRun.Status.PENDING) | Q(status=DetectionRun.Status.RUNNING, claimed_at__lt=stale)
+
+
+def detection_process(*, run_ids: list[int]) -> dict[str, int]:
+    now = timezone.now()
+    DetectionRun.objects.filter(_claimable(now), pk__in=run_ids).update(
+        status=DetectionRun.Status.RUNNING, claimed_at=now, next_attempt_at=None
+    )
+    runs = list(
+        DetectionRun.objects.select_related("ingest__camera").filter(pk__in=run_ids, status="running", claimed_at=now)
+    )
+    counts: dict[str, int] = {}
+    done: list[int] = []
+    detector = get_detector()
+    for run in runs:
+        outcome = _run_one(run, detector)
+        counts[outcome] = counts.get(outcome, 0) + 1
+        if outcome == "done":
+            done.append(run.ingest_id)
+    if done and settings.DETECT_NEXT_STAGE:
+        enqueue(settings.DETECT_NEXT_STAGE, done)
+    return counts
+
+
+def _run_one(run: DetectionRun, detector) -> str:
+    ingest, camera = run.ingest, run.ingest.camera
+    if not camera.enabled:
+        _finish(run, DetectionRun.Status.SKIPPED, error="camera is disabled")
+        return "skipped"
+    if detector.remote and not breaker_allow(BREAKER, breaker_policy()):
+        return _defer(run, "detector circuit breaker is open", breaker_retry_at(BREAKER, breaker_policy()))
+    path = settings.CAMERA_ROOT / ingest.path
+    try:
+        frames = _frames(ingest, path)
+        if not frames:
+            _finish(run, DetectionRun.Status.FAILED, error="no frame could be decoded")
+            return "failed"
+        results = [(offset, frame, detector.detect(frame, encoded=encoded)) for offset, frame, encoded in frames]
+    except DetectorOutage as exc:
+        if detector.remote:
+            breaker_failure(BREAKER, str(exc), breaker_policy())
+        return _outage(run, str(exc))
+    except DetectorRejected as exc:
+        if detector.remote:
+            breaker_success(BREAKER)  # it answered: the server is up
+        return _dead(run, str(exc))
+    except (DetectorBadAnswer, OSError, cv2.error) as exc:
+        if detector.remote and isinstance(exc, DetectorBadAnswer):
+            breaker_failure(BREAKER, str(exc), breaker_policy())
+        return _retry_or_dead(run, f"{exc.__class__.__name__}: {exc}")
+    if detector.remote:
+        breaker_success(BREAKER)
+    _store(run, ingest, camera, results, detector.name)
+    return "done"
+
+
+def _frames(ingest: Ingest, path: Path) -> list[tuple[float | None, np.ndarray, bytes | None]]:
+    if ingest.media_type == "video":
+        return [
+            (offset, frame, None)
+            for offset, frame in sample_frames(
+                path, every_s=settings.CLIP_SAMPLE_S, max_frames=settings.CLIP_MAX_FRAMES
+            )
+        ]
+    data = path.read_bytes()
+    frame = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    return [] if frame is None else [(None, frame, data)]
+
+
+def _store(run: DetectionRun, ingest: Ingest, camera: Camera, results, backend: str) -> None:
+    zones = list(camera.zones.filter(enabled=True))
+    rows: list[Detection] = []
+    inference_ms = 0.0
+    for index, (offset, frame, result) in enumerate(results):
+        inference_ms += result.inference_ms
+        height, width = frame.shape[:2]
+        kept = [(b, hits) for b in result.boxes if (hits := _keep(b, camera, zones, width, height)) is not None]
+        if not kept:
+            continue
+        thumb = f"thumbs/{camera.pk}/{ingest.arrived_at:%Y-%m-%d}/{ingest.pk}-{index}.jpg"
+        write_thumbnail(frame, [b for b, _ in kept], settings.MEDIA_ROOT / thumb)
+        for box, hits in kept:
+            rows.append(
+                Detection(
+                    camera=camera,
+                    ingest=ingest,
+                    captured_at=_captured(ingest, offset),
+                    label=box.label,
+                    confidence=round(box.confidence, 4),
+                    x=box.x,
+                    y=box.y,
+                    width=box.width,
+                    height=box.height,
+                    frame_width=width,
+                    frame_height=height,
+                    frame_offset_s=offset,
+                    zones=[z.name for z in hits],
+                    zone_kinds=sorted({z.kind for z in hits}),
+                    thumbnail=thumb,
+                )
+            )
+    with transaction.atomic():
+        # A re-run after a crash between these rows and the run's status replaces, never doubles.
+        Detection.objects.filter(ingest=ingest).delete()
+        Detection.objects.bulk_create(rows)
+        _finish(run, DetectionRun.Status.DONE, backend=backend, frames=len(results), inference_ms=inference_ms)
+        if ingest.media_type == "video":
+            _clip_record(ingest)
+
+
+def _captured(ingest: Ingest, offset: float | None):
+    base = ingest.captured_at or ingest.arrived_at
+    return base if offset is None else base + timedelta(seconds=offset)
+
+
+def _keep(box: Box, camera: Camera, zones: list[Zone], width: int, height: int) -> list[Zone] | None:
+    """The zones a kept box stands in; None when the box is filtered out."""
+    if box.label not in CLASSES:
+        return None
+    rules = (camera.filters or {}).get(box.label, {})
+    if box.confidence < float(rules.get("min_confidence", settings.DETECT_MIN_CONFIDENCE)):
+        return None
+    area = box.width * box.height / float(width * height)
+    if area < float(rules.get("min_area", 0.0)) or area > float(rules.get("max_area", 1.0)):
+        return None
+    x, y = bottom_centre(box.x, box.y, box.width, box.height, width, height)
+    hits = [z for z in zones if z.contains(x, y)]
+    if any(z.kind == Zone.Kind.IGNORE for z in hits):
+        return None
+    return hits
+
+
+def _finish(run: DetectionRun, status: str, **fields) -> None:
+    DetectionRun.objects.filter(pk=run.pk).update(status=status, finished_at=timezone.now(), **fields)
+    if status == DetectionRun.Status.DONE:
+        dead_letter_clear(key=f"detect:{run.pk}")
+
+
+def _defer(run: DetectionRun, reason: str, until) -> str:
+    DetectionRun.objects.filter(pk=run.pk).update(
+        status=DetectionRun.Status.PENDING, next_attempt_at=until, deferrals=F("deferrals") + 1, error=reason[:500]
+    )
+    return "deferred"
+
+
+def _outage(run: DetectionRun, error: str) -> str:
+    if timezone.now() - run.ingest.arrived_at > timedelta(hours=settings.DETECT_MAX_AGE_H):
+        return _dead(run, f"detector still unavailable after {settings.DETECT_MAX_AGE_H} h: {error}")
+    delay = backoff_delay(run.deferrals + 1)
+    return _defer(run, error, timezone.now() + timedelta(seconds=delay))
+
+
+def _retry_or_dead(run: DetectionRun, error: str) -> str:
+    attempts = run.attempts + 1
+    if attempts >= MAX_TRIES:
+        return _dead(run, error, attempts=attempts)
+    DetectionRun.objects.filter(pk=run.pk).update(
+        status=DetectionRun.Status.PENDING,
+        attempts=attempts,
+        error=error[:500],
+        next_attempt_at=timezone.now() + timedelta(seconds=backoff_delay(attempts)),
+    )
+    return "retry"
+
+
+def _dead(run: DetectionRun, error: str, attempts: int | None = None) -> str:
+    DetectionRun.objects.filter(pk=run.pk).update(
+        status=DetectionRun.Status.FAILED,
+        error=error[:500],
+        finished_at=timezone.now(),
+        attempts=attempts if attempts is not None else run.attempts + 1,
+    )
+    dead_letter_record(key=f"detect:{run.pk}", task=REPLAY_TASK, payload={"run_ids": [run.pk]}, error=error)
+    logger.warning("detection of %s failed for good: %s", run.ingest.path, error)
+    return "failed"
+
+
+def detection_replay(*, run_ids: list[int]) -> dict[str, int]:
+    DetectionRun.objects.filter(pk__in=run_ids, status=DetectionRun.Status.FAILED).update(
+        status=DetectionRun.Status.PENDING, attempts=0, next_attempt_at=None, queued_at=timezone.now()
+    )
+    return detection_process(run_ids=run_ids)
+
+
+# --- Clips: a browser-playable copy on the slow queue ---------------------------------------------
+
+
+def _clip_record(ingest: Ingest) -> None:
+    needed = needs_browser_copy(media_format=ingest.media_format, codec=ingest.codec)
+    clip, created = Clip.objects.get_or_create(
+        ingest=ingest,
+        defaults={
+            "duration_s": ingest.duration_s,
+            "codec": ingest.codec,
+            "size": ingest.size,
+            "queued_at": timezone.now(),
+            "transcode": Clip.Transcode.PENDING if needed else Clip.Transcode.NOT_NEEDED,
+        },
+    )
+    if created and needed:
+        enqueue(TRANSCODE_TASK, [clip.pk], cluster="slow")
+
+
+def clip_transcode(*, clip_ids: list[int]) -> None:
+    for clip in Clip.objects.select_related("ingest").filter(pk__in=clip_ids, transcode=Clip.Transcode.PENDING):
+        target = f"clips/{clip.ingest.camera_id}/{clip.ingest_id}.mp4"
+        Clip.objects.filter(pk=clip.pk).update(attempts=F("attempts") + 1, queued_at=timezone.now())
+        try:
+            transcode_h264(settings.CAMERA_ROOT / clip.ingest.path, settings.MEDIA_ROOT / target)
+        except Exception as exc:  # noqa: BLE001 - a broken clip must not stop the others
+            failed = clip.attempts + 1 >= MAX_TRIES
+            Clip.objects.filter(pk=clip.pk).update(
+                transcode=Clip.Transcode.FAILED if failed else Clip.Transcode.PENDING, transcode_error=str(exc)[:500]
+            )
+            if failed:
+                dead_letter_record(
+                    key=f"transcode:{clip.pk}",
+                    task="detections.tasks.clip_transcode",
+                    payload={"clip_ids": [clip.pk]},
+                    error=str(exc),
+                )
+            continue
+        Clip.objects.filter(pk=clip.pk).update(transcode=Clip.Transcode.DONE, playable=target, transcode_error="")
+
+
+# --- Sweep -------------------------------------------------------------------------------------
+
+
+def detection_sweep() -> dict[str, int]:
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.INGEST_STALE_S)
+    runs = list(
+        DetectionRun.objects.filter(
+            Q(status="pending", next_attempt_at__isnull=True, queued_at__lt=stale)
+            | Q(status="pending", next_attempt_at__lte=now)
+            | Q(status="running", claimed_at__lt=stale, queued_at__lt=stale)
+        ).values_list("pk", flat=True)[:5000]
+    )
+    clips = list(Clip.objects.filter(transcode="pending", queued_at__lt=stale).values_list("pk", flat=True)[:100])
+    with transaction.atomic():
+        DetectionRun.objects.filter(pk__in=runs).update(queued_at=now)
+        DetectionRun.objects.filter(pk__in=runs, next_attempt_at__lte=now).update(next_attempt_at=None)
+        Clip.objects.filter(pk__in=clips).update(queued_at=now)
+        for start in range(0, len(runs), settings.INGEST_BATCH):
+            enqueue(DETECT_TASK, runs[start : start + settings.INGEST_BATCH])
+        for clip_id in clips:
+            enqueue(TRANSCODE_TASK, [clip_id], cluster="slow")
+    return {"runs": len(runs), "clips": len(clips)}

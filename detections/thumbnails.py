@@ -1,0 +1,44 @@
+"""A thumbnail per analysed frame, with every kept box and its label drawn in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+THUMB_MAX_SIDE = 640
+COLOURS = {
+    "person": (60, 60, 255),
+    "car": (255, 160, 40),
+    "truck": (255, 160, 40),
+    "bus": (255, 160, 40),
+    "motorcycle": (255, 160, 40),
+    "bicycle": (255, 200, 80),
+    "dog": (80, 220, 80),
+    "cat": (80, 220, 80),
+    "bird": (80, 220, 220),
+}
+
+
+def write_thumbnail(frame: np.ndarray, boxes, target: Path) -> None:
+    """`boxes`: objects with label, confidence, x, y, width, height in frame pixels."""
+    height, width = frame.shape[:2]
+    scale = min(1.0, THUMB_MAX_SIDE / max(height, width))
+    image = cv2.resize(frame, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
+    thickness = 2
+    for box in boxes:
+        colour = COLOURS.get(box.label, (200, 200, 200))
+        x0, y0 = round(box.x * scale), round(box.y * scale)
+        x1, y1 = round((box.x + box.width) * scale), round((box.y + box.height) * scale)
+        cv2.rectangle(image, (x0, y0), (x1, y1), colour, thickness)
+        text = f"{box.label} {box.confidence:.0%}"
+        (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
+        top = max(0, y0 - th - 6)
+        cv2.rectangle(image, (x0, top), (x0 + tw + 6, top + th + 6), colour, -1)
+        cv2.putText(image, text, (x0 + 3, top + th + 2), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".part")
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    partial.write_bytes(data.tobytes())
+    partial.replace(target)

@@ -1,0 +1,185 @@
+"""Test files, generated at test time: good photos and clips, and a corpus of bad inputs.
+
+BAD_CASES: (kind, build(folder) -> path, substring of the expected rejection reason).
+Every builder is deterministic.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import zlib
+from datetime import datetime
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+
+def _picture(w: int, h: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    img = cv2.GaussianBlur(rng.integers(0, 255, (h, w, 3), dtype=np.uint8), (0, 0), 2)
+    cv2.rectangle(img, (w // 4, h // 4), (w // 2, h // 2), (int(seed * 37 % 255), 200, 40), -1)
+    cv2.putText(img, f"#{seed}", (10, h - 10), cv2.FONT_HERSHEY_SIMPLEX, 1, (255, 255, 255), 2)
+    return img
+
+
+def jpeg_bytes(w: int = 640, h: int = 360, seed: int = 0) -> bytes:
+    return cv2.imencode(".jpg", _picture(w, h, seed), [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
+
+
+def good_jpeg(path: Path, w: int = 640, h: int = 360, seed: int = 0, exif_datetime: datetime | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if exif_datetime is None:
+        path.write_bytes(jpeg_bytes(w, h, seed))
+        return path
+    image = Image.fromarray(cv2.cvtColor(_picture(w, h, seed), cv2.COLOR_BGR2RGB))
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[36867] = exif_datetime.strftime("%Y:%m:%d %H:%M:%S")
+    image.save(path, "JPEG", exif=exif, quality=85)
+    return path
+
+
+def good_png(path: Path, w: int = 320, h: int = 240, seed: int = 0) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(cv2.imencode(".png", _picture(w, h, seed))[1].tobytes())
+    return path
+
+
+def good_clip(path: Path, seconds: float = 3, fps: int = 10, w: int = 320, h: int = 240, fourcc: str = "mp4v") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (w, h))
+    for i in range(int(seconds * fps)):
+        frame = _picture(w, h, 0)
+        cv2.circle(frame, (10 + i * 5 % (w - 20), h // 2), 12, (0, 0, 255), -1)
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def _png_chunk(kind: bytes, data: bytes, crc: int | None = None) -> bytes:
+    crc = zlib.crc32(kind + data) if crc is None else crc
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+
+def pixel_bomb_png(width: int = 30000, height: int = 30000) -> bytes:
+    """A small file whose header declares width x height pixels (1-bit grey, all zero)."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    row = b"\x00" * (1 + (width + 7) // 8)
+    compressor = zlib.compressobj(9)
+    data = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", data) + _png_chunk(b"IEND", b"")
+
+
+def _write(name: str, data: bytes):
+    def build(folder: Path) -> Path:
+        path = folder / name
+        path.write_bytes(data)
+        return path
+
+    return build
+
+
+def _png_bad_crc(folder: Path) -> Path:
+    data = bytearray(cv2.imencode(".png", _picture(64, 48, 3))[1].tobytes())
+    data[29] ^= 0xFF  # the IHDR chunk's CRC
+    path = folder / "bad-crc.png"
+    path.write_bytes(bytes(data))
+    return path
+
+
+def _png_truncated(folder: Path) -> Path:
+    data = cv2.imencode(".png", _picture(64, 48, 4))[1].tobytes()
+    path = folder / "no-iend.png"
+    path.write_bytes(data[:-12])
+    return path
+
+
+def _jpeg_broken_huffman(folder: Path) -> Path:
+    """Intact markers and end, but the Huffman tables are zeroed: nothing decodes.
+    (Damage inside the entropy-coded data alone libjpeg recovers from, with warnings.)"""
+    data = bytearray(jpeg_bytes(seed=5))
+    start = data.index(b"\xff\xc4")
+    for i in range(start + 5, start + 21):
+        data[i] = 0
+    path = folder / "broken-huffman.jpg"
+    path.write_bytes(bytes(data))
+    return path
+
+
+def _mp4_no_frames(folder: Path) -> Path:
+    path = folder / "no-frames.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 48))
+    writer.release()
+    if not path.exists() or path.stat().st_size == 0:
+        # Some builds write nothing for zero frames: an ftyp box alone is a clip without frames.
+        path.write_bytes(struct.pack(">I4s4sI", 16, b"ftyp", b"isom", 0x200))
+    return path
+
+
+def _symlink_out(folder: Path) -> Path:
+    outside = folder.parent.parent / "outside-secret.jpg"
+    outside.write_bytes(jpeg_bytes(seed=6))
+    path = folder / "link-out.jpg"
+    os.symlink(outside, path)
+    return path
+
+
+def _dangling(folder: Path) -> Path:
+    path = folder / "dangling.jpg"
+    os.symlink(folder / "never-there.jpg", path)
+    return path
+
+
+def _directory(folder: Path) -> Path:
+    path = folder / "x.jpg"
+    path.mkdir()
+    return path
+
+
+def _deleted(folder: Path) -> Path:
+    """Written, closed, and deleted at once: the watcher sees it close, the worker finds nothing."""
+    path = folder / "deleted-before-read.jpg"
+    path.write_bytes(jpeg_bytes(seed=7))
+    path.unlink()
+    return path
+
+
+def _mp4_named_jpg() -> bytes:
+    buffer = io.BytesIO()
+    buffer.write(struct.pack(">I4s4sI", 16, b"ftyp", b"isom", 0x200))
+    return buffer.getvalue() + b"\x00" * 64
+
+
+_GOOD = jpeg_bytes(seed=1)
+OVERSIZE_BYTES = 1_500_000  # the tests set the limit to 1 MB
+
+BAD_CASES = [
+    ("empty", _write("empty.jpg", b""), "empty file"),
+    ("truncated-jpeg", _write("truncated.jpg", _GOOD[: len(_GOOD) * 6 // 10]), "truncated JPEG"),
+    ("jpeg-header-then-garbage", _write("garbage.jpg", _GOOD[:600] + bytes(range(256)) * 20), "truncated JPEG"),
+    ("jpeg-broken-huffman-tables", _jpeg_broken_huffman, "undecodable JPEG"),
+    ("png-bad-crc", _png_bad_crc, "bad CRC"),
+    ("png-truncated", _png_truncated, "truncated PNG"),
+    ("text-as-jpg", _write("notes.jpg", b"this is not a photo\n" * 10), "content is text"),
+    ("html-as-jpg", _write("page.jpg", b"<!DOCTYPE html><html><body>404</body></html>"), "an HTML document"),
+    ("zip-as-jpg", _write("archive.jpg", b"PK\x03\x04" + b"\x00" * 100), "a ZIP archive"),
+    ("pdf-as-png", _write("doc.png", b"%PDF-1.7\n" + b"\x00" * 100), "a PDF document"),
+    ("gif-as-jpg", _write("anim.jpg", b"GIF89a" + b"\x00" * 100), "a GIF image"),
+    ("elf-as-png", _write("binary.png", b"\x7fELF\x02\x01\x01" + b"\x00" * 100), "an executable"),
+    ("pixel-bomb", _write("bomb.png", pixel_bomb_png()), "decompression bomb"),
+    ("over-size-limit", _write("huge.jpg", _GOOD[:-2] + b"\x00" * OVERSIZE_BYTES + b"\xff\xd9"), "over the 1 MB limit"),
+    ("symlink-out-of-root", _symlink_out, "outside the camera folder"),
+    ("dangling-symlink", _dangling, "does not exist"),
+    ("directory-named-jpg", _directory, "not a regular file"),
+    ("clip-without-frames", _mp4_no_frames, "no decodable frames"),
+    ("garbage-as-mp4", _write("noise.mp4", bytes(range(256)) * 8), "not a known image or video format"),
+    ("text-file", _write("readme.txt", b"camera log\n"), "unsupported file type .txt"),
+    ("clip-named-jpg", _write("clip.jpg", _mp4_named_jpg()), "must hold an image"),
+    ("photo-named-mp4", _write("photo.mp4", _GOOD), "must hold a video"),
+    ("deleted-before-read", _deleted, "vanished"),
+]
+
+GOOD_ODD_NAMES = ["Ünïcödé façade.jpg", "with spaces and (brackets).jpg", "new\nline.jpg", "日本語.png"]

@@ -1,0 +1,13 @@
+"""A stand-in for the stage after ingest, used only by these tests: it takes rows the way
+the real next stage does (ingest_claim_for_stage) and logs each id it was given."""
+
+import os
+
+from cameras.services import ingest_claim_for_stage
+
+
+def record(ingest_ids):
+    rows = ingest_claim_for_stage(ingest_ids=ingest_ids)
+    with open(os.environ["HOMESEC_TEST_STAGE_LOG"], "a") as log:
+        for row in rows:
+            log.write(f"{row.pk}\n")
