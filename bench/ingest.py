@@ -49,11 +49,11 @@ def make_photos(folder: Path, n: int) -> list[Path]:
 
 
 def part_in_process(photos: list[Path], root: Path, batch: int) -> None:
-    from cameras.validation import inspect_upload
     from django.conf import settings
 
     from cameras.models import Ingest
     from cameras.services import ingest_process, ingest_register
+    from cameras.validation import inspect_upload
 
     folder = root / "bench_cpu"
     folder.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,6 @@ import pytest
 from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
-from tests.cameras.corpus import good_jpeg
 
 from cameras.models import Camera, Ingest
 from cameras.services import (
@@ -22,6 +21,7 @@ from cameras.services import (
     ingest_sweep,
 )
 from homesec.core.models import DeadLetter
+from tests.cameras.corpus import good_jpeg
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

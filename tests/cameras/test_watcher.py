@@ -10,10 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.cameras.corpus import BAD_CASES, good_jpeg
 
 from cameras.models import Camera, Ingest
 from homesec.core.supervisor import ProcessSpec, Supervisor
+from tests.cameras.corpus import BAD_CASES, good_jpeg
 from tests.conftest import REPO, database_url_for_tests, process_env, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
