@@ -2,7 +2,10 @@
 
 A file is ready when its writer closes it (inotify close-write), when it is renamed into
 place (FTP clients upload to `x.part` first), or, when polling (NFS, SMB), once its size
-and mtime have been stable for HOMESEC_WATCH_STABLE_S. At start it scans the tree for
+and mtime have been stable for HOMESEC_WATCH_STABLE_S. With inotify, a file that appears
+without a close (moved in from outside the tree) is also taken once stable; a writer that
+pauses longer than that gets its partial file recorded as rejected, and the complete
+file ingested when it closes. At start it scans the tree for
 files that arrived while it was down; the Ingest table is the index of what was seen
 (path, size, mtime), so the scan reads directory entries, never file contents.
 """
@@ -87,7 +90,9 @@ class CameraWatcher(FileSystemEventHandler):
         elif isinstance(event, FileCreatedEvent):
             if path.is_symlink():
                 self._mark_ready(path)  # a symlink is never written, so it never closes
-            elif self.polling:
+            else:
+                # Usually a close follows. But a file moved in from outside the tree also
+                # arrives as "created" and never closes here: it is taken once stable.
                 self._track(path)
 
     def on_modified(self, event) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 from django.core.management.base import BaseCommand
@@ -18,9 +19,11 @@ class Command(BaseCommand):
         parser.add_argument("--role", default="worker", help="Name under which the heartbeat is reported.")
 
     def handle(self, *args, cluster=None, role="worker", **options):
-        if cluster:
-            # django-q2 reads the cluster (queue) name from the environment at import time.
+        if cluster and os.environ.get("Q_CLUSTER_NAME") != cluster:
+            # django-q2 reads the cluster (queue) name from the environment when it is
+            # imported, which Django has done by now: start again with it set.
             os.environ["Q_CLUSTER_NAME"] = cluster
+            os.execv(sys.executable, [sys.executable, *sys.argv])
         from django_q.cluster import Cluster
 
         q = Cluster()

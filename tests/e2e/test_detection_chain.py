@@ -1,0 +1,125 @@
+"""Whole chain with the real processes: camera folder -> watcher -> ingest -> detection."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import cv2
+import pytest
+
+from cameras.models import Ingest
+from detections.models import Clip, Detection, DetectionRun
+from tests.conftest import REPO, database_url_for_tests, process_env, wait_for
+from tests.detections.fake_detector import FakeDetector
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+PHOTOS = Path(__file__).parent.parent / "detections" / "photos"
+OUTAGE_S = float(os.environ.get("HOMESEC_TEST_OUTAGE_S", "120"))
+
+
+def start(spawn, env, *argvs):
+    procs = []
+    for argv in argvs:
+        proc = spawn([sys.executable, str(REPO / "manage.py"), *argv], env, name=argv[0])
+        if argv[0] == "watch_cameras":
+            wait_for(lambda p=proc: "watching" in p.output(), timeout=20, what=lambda p=proc: p.output())
+        procs.append(proc)
+    return procs
+
+
+def chain_env(tmp_path, **extra):
+    root = tmp_path / "var" / "cameras"
+    root.mkdir(parents=True)
+    return process_env(
+        tmp_path / "var",
+        DATABASE_URL=database_url_for_tests(),
+        HOMESEC_CAMERA_ROOT=str(root),
+        HOMESEC_SWEEP_S="0.5",
+        **extra,
+    ), root
+
+
+def astronaut_clip(path: Path, seconds: int = 5, fps: int = 10) -> None:
+    """A clip a browser cannot play (mp4v), showing the astronaut portrait."""
+    frame = cv2.resize(cv2.imread(str(PHOTOS / "astronaut.jpg")), (640, 640))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (640, 640))
+    for _ in range(seconds * fps):
+        writer.write(frame)
+    writer.release()
+
+
+def test_photos_and_a_clip_become_detections_with_thumbnails_and_a_playable_copy(tmp_path, spawn):
+    env, root = chain_env(tmp_path, HOMESEC_DETECTOR="opencv")
+    start(spawn, env, ["watch_cameras"], ["worker"], ["worker", "--cluster", "slow", "--role", "slow-worker"])
+    folder = root / "Front Door"
+    folder.mkdir()
+    for name in ("astronaut.jpg", "coffee.jpg"):
+        (folder / f"MDAlarm_20260101-17102{len(name) % 10}_{name}").write_bytes((PHOTOS / name).read_bytes())
+    staging = tmp_path / "staging.mp4"
+    astronaut_clip(staging)
+    os.rename(staging, folder / "record.mp4")  # an FTP server's rename into place
+
+    wait_for(
+        lambda: DetectionRun.objects.filter(status="done").count() == 3,
+        timeout=90,
+        what=lambda: list(DetectionRun.objects.values_list("ingest__path", "status", "error")),
+    )
+    photo = Detection.objects.filter(ingest__path__endswith="astronaut.jpg", label="person")
+    assert photo.exists() and all((Path(env["HOMESEC_DATA_DIR"]) / "media" / d.thumbnail).is_file() for d in photo)
+    assert not Detection.objects.filter(ingest__path__endswith="coffee.jpg", label="person").exists()
+    offsets = sorted(
+        set(Detection.objects.filter(ingest__path="Front Door/record.mp4").values_list("frame_offset_s", flat=True))
+    )
+    assert offsets == [0.0, 2.0, 4.0]
+    assert Ingest.objects.get(path="Front Door/record.mp4").camera_id == "front_door"
+    clip = wait_for(
+        lambda: Clip.objects.filter(transcode="done").first(), timeout=60, what=lambda: list(Clip.objects.values())
+    )
+    playable = cv2.VideoCapture(str(Path(env["HOMESEC_DATA_DIR"]) / "media" / clip.playable))
+    assert playable.isOpened() and int(playable.get(cv2.CAP_PROP_FRAME_COUNT)) == 50
+
+
+def test_a_detector_outage_mid_run_loses_nothing_and_heals_itself(tmp_path, spawn):
+    server = FakeDetector().start()
+    try:
+        env, root = chain_env(
+            tmp_path,
+            HOMESEC_DETECTOR="http",
+            HOMESEC_DETECTOR_URL=server.url,
+            HOMESEC_DETECTOR_TIMEOUT_S="2",
+            HOMESEC_DETECTOR_COOLDOWN_S="5",
+        )
+        start(spawn, env, ["watch_cameras"], ["worker"])
+        folder = root / "garage"
+        folder.mkdir()
+        for n in range(5):
+            (folder / f"before-{n}.jpg").write_bytes(_photo(n))
+        wait_for(lambda: DetectionRun.objects.filter(status="done").count() == 5, timeout=60, what="the first five")
+        port = server.port
+        server.stop()
+        for n in range(20):
+            (folder / f"during-{n}.jpg").write_bytes(_photo(100 + n))
+        wait_for(lambda: Ingest.objects.filter(status="done").count() == 25, timeout=30, what="ingests during outage")
+        import time
+
+        time.sleep(OUTAGE_S)
+        assert DetectionRun.objects.filter(status="done").count() == 5
+        assert not DetectionRun.objects.filter(status="failed").exists()
+        server.start(port=port)
+        wait_for(
+            lambda: DetectionRun.objects.filter(status="done").count() == 25,
+            timeout=60,
+            what=lambda: list(DetectionRun.objects.values_list("status", "deferrals", "error")),
+        )
+        assert set(DetectionRun.objects.values_list("attempts", flat=True)) == {0}
+        assert Detection.objects.filter(label="person").count() == 25
+    finally:
+        server.stop()
+
+
+def _photo(seed: int) -> bytes:
+    from tests.cameras.corpus import jpeg_bytes
+
+    return jpeg_bytes(seed=seed)
