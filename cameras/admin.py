@@ -1,6 +1,8 @@
+from django import forms
 from django.contrib import admin
+from django.contrib.auth.hashers import make_password
 
-from cameras.models import Camera, Ingest, Zone
+from cameras.models import Camera, FtpAccount, Ingest, Zone
 from cameras.services import ingest_replay
 from homesec.core.admin import ReadOnlyAdmin
 
@@ -57,3 +59,37 @@ class IngestAdmin(ReadOnlyAdmin):
         ids = list(queryset.filter(status=Ingest.Status.FAILED).values_list("pk", flat=True))
         ingest_replay(ingest_ids=ids)
         self.message_user(request, f"Retried {len(ids)} failed ingest(s); others were left alone.")
+
+
+class FtpAccountForm(forms.ModelForm):
+    password = forms.CharField(
+        widget=forms.PasswordInput(render_value=False),
+        required=False,
+        strip=False,
+        help_text="Write-only. Leave empty to keep the current password.",
+    )
+
+    class Meta:
+        model = FtpAccount
+        fields = ("camera", "username", "enabled")
+
+    def clean(self):
+        data = super().clean()
+        if not self.instance.pk and not data.get("password"):
+            self.add_error("password", "A new account needs a password.")
+        return data
+
+
+@admin.register(FtpAccount)
+class FtpAccountAdmin(admin.ModelAdmin):
+    form = FtpAccountForm
+    list_display = ("username", "camera", "enabled", "last_login_at")
+    list_filter = ("enabled",)
+    search_fields = ("username", "camera__name")
+    readonly_fields = ("last_login_at",)
+
+    def save_model(self, request, obj, form, change):
+        password = form.cleaned_data.get("password")
+        if password:
+            obj.password_hash = make_password(password)
+        super().save_model(request, obj, form, change)

@@ -227,3 +227,32 @@ def test_killing_every_worker_process_during_a_burst_loses_and_repeats_nothing(e
     finally:
         supervisor.stopping = True
         runner.join(timeout=30)
+
+
+def test_a_photo_uploaded_through_the_built_in_ftp_receiver_is_ingested(spawn, env, root):
+    import ftplib
+    import io
+
+    from cameras.ftp import ftp_account_create
+    from tests.cameras.corpus import jpeg_bytes
+    from tests.conftest import free_port
+
+    camera = Camera.objects.create(id="porch", name="Porch", folder="Porch")
+    ftp_account_create(camera=camera, username="porchcam", password="porch-secret-1")
+    port = free_port()
+    ftp = spawn(
+        [sys.executable, str(REPO / "manage.py"), "ftp_server"],
+        {**env, "HOMESEC_FTP_PORT": str(port), "HOMESEC_FTP_BIND": "127.0.0.1"},
+        "ftp",
+    )
+    start(spawn, env, "watch_cameras", "worker")
+    wait_for(lambda: "listening" in ftp.output(), timeout=20, what=ftp.output)
+    with ftplib.FTP() as session:
+        session.connect("127.0.0.1", port, timeout=5)
+        session.login("porchcam", "porch-secret-1")
+        session.mkd("snap")
+        session.storbinary("STOR snap/MDAlarm_20260101-171020.jpg.part", io.BytesIO(jpeg_bytes(seed=9)))
+        session.rename("snap/MDAlarm_20260101-171020.jpg.part", "snap/MDAlarm_20260101-171020.jpg")
+    settled(1)
+    row = Ingest.objects.get()
+    assert (row.camera_id, row.path, row.status) == ("porch", "Porch/snap/MDAlarm_20260101-171020.jpg", "done")

@@ -1,0 +1,172 @@
+"""The built-in FTP receiver: one account per camera, jailed to the camera's folder.
+
+Off unless HOMESEC_FTP_PORT is set; `manage.py run` then supervises `manage.py
+ftp_server`. Files land in the camera folder, where the watcher takes them the moment
+the upload closes (or the client renames `x.part` into place).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections import defaultdict, deque
+
+from django.conf import settings
+from django.contrib.auth.hashers import check_password, make_password
+from django.db import close_old_connections
+from django.utils import timezone
+from pyftpdlib.authorizers import AuthenticationFailed
+from pyftpdlib.handlers import DTPHandler, FTPHandler
+from pyftpdlib.servers import FTPServer
+
+from cameras.models import Camera, FtpAccount
+
+logger = logging.getLogger("homesec.ftp")
+
+# e: change directory, l: list, r: retrieve (cameras re-read a file to resume it),
+# a: append (resume an upload), d: delete (clients remove a failed partial upload),
+# f: rename (`x.part` -> `x.jpg`), m: make directory (snap/, record/, dated folders),
+# w: store. No chmod (M) and no site commands (T): a camera needs neither.
+CAMERA_PERMISSIONS = "elradfmw"
+
+
+def ftp_account_set_password(*, account: FtpAccount, password: str) -> None:
+    account.password_hash = make_password(password)
+    account.save(update_fields=["password_hash"])
+
+
+def ftp_account_create(*, camera: Camera, username: str, password: str) -> FtpAccount:
+    return FtpAccount.objects.create(camera=camera, username=username, password_hash=make_password(password))
+
+
+class CameraAuthorizer:
+    """Accounts from the FtpAccount table; each user's home is its camera's folder."""
+
+    def __init__(self) -> None:
+        self.homes: dict[str, str] = {}
+
+    def validate_authentication(self, username: str, password: str, handler) -> None:
+        close_old_connections()
+        account = FtpAccount.objects.select_related("camera").filter(username=username).first()
+        # Hash even for unknown users, so timing does not tell which user names exist.
+        valid = check_password(password, account.password_hash if account else make_password(None))
+        if not (account and valid and account.enabled and account.camera.enabled):
+            raise AuthenticationFailed("Authentication failed.")
+        home = settings.CAMERA_ROOT / account.camera.folder
+        home.mkdir(parents=True, exist_ok=True)
+        self.homes[username] = str(home.resolve())
+        FtpAccount.objects.filter(pk=account.pk).update(last_login_at=timezone.now())
+
+    def get_home_dir(self, username: str) -> str:
+        return self.homes[username]
+
+    def has_user(self, username: str) -> bool:
+        return username in self.homes
+
+    def has_perm(self, username: str, perm: str, path: str | None = None) -> bool:
+        return perm in CAMERA_PERMISSIONS
+
+    def get_perms(self, username: str) -> str:
+        return CAMERA_PERMISSIONS
+
+    def get_msg_login(self, username: str) -> str:
+        return "Welcome to the homesec FTP receiver."
+
+    def get_msg_quit(self, username: str) -> str:
+        return "Goodbye."
+
+    def impersonate_user(self, username: str, password: str) -> None:
+        pass
+
+    def terminate_impersonation(self, username: str) -> None:
+        pass
+
+
+class LoginThrottle:
+    """Failed logins per client address. In memory: one process owns the FTP port."""
+
+    def __init__(self) -> None:
+        self.failures: dict[str, deque] = defaultdict(deque)
+        self.lock = threading.Lock()
+
+    def _recent(self, ip: str, now: float) -> deque:
+        window = self.failures[ip]
+        while window and now - window[0] > settings.FTP_LOCKOUT_S:
+            window.popleft()
+        return window
+
+    def locked(self, ip: str) -> bool:
+        with self.lock:
+            return len(self._recent(ip, time.monotonic())) >= settings.FTP_MAX_LOGIN_FAILURES
+
+    def failed(self, ip: str) -> None:
+        with self.lock:
+            self._recent(ip, time.monotonic()).append(time.monotonic())
+
+    def succeeded(self, ip: str) -> None:
+        with self.lock:
+            self.failures.pop(ip, None)
+
+
+class LimitedDTPHandler(DTPHandler):
+    """Aborts an upload once it passes HOMESEC_MAX_UPLOAD_MB."""
+
+    def handle_read(self):
+        super().handle_read()
+        limit = settings.MAX_UPLOAD_MB * 1024 * 1024
+        if self.receive and not self._closed and self.tot_bytes_received > limit:
+            self._resp = (
+                f"552 File exceeds the {settings.MAX_UPLOAD_MB} MB upload limit; transfer aborted.",
+                logger.warning,
+            )
+            self.close()
+
+    handle_read_event = handle_read  # the base class aliases its own handle_read
+
+
+class CameraFTPHandler(FTPHandler):
+    banner = "homesec FTP receiver ready."
+    dtp_handler = LimitedDTPHandler
+    throttle = LoginThrottle()
+
+    def ftp_PASS(self, line):  # noqa: N802 - pyftpdlib's command naming
+        if self.throttle.locked(self.remote_ip):
+            self.respond("421 Too many failed logins from this address; try again later.")
+            self.close_when_done()
+            return
+        return super().ftp_PASS(line)
+
+    def on_login(self, username):
+        self.throttle.succeeded(self.remote_ip)
+        logger.info("camera account %s signed in from %s", username, self.remote_ip)
+
+    def on_login_failed(self, username, password):
+        self.throttle.failed(self.remote_ip)
+        logger.warning("failed FTP login for %r from %s", username, self.remote_ip)
+
+    def on_file_received(self, file):
+        logger.info("received %s", file)
+
+    def on_incomplete_file_received(self, file):
+        # A partial upload is not evidence; the camera will send the file again.
+        with contextlib.suppress(OSError):
+            os.remove(file)
+
+
+def build_server(*, host: str, port: int, auth_failed_delay_s: float = 1.0) -> FTPServer:
+    handler = type("ConfiguredCameraFTPHandler", (CameraFTPHandler,), {})
+    handler.authorizer = CameraAuthorizer()
+    handler.auth_failed_timeout = auth_failed_delay_s
+    handler.max_login_attempts = settings.FTP_MAX_LOGIN_FAILURES
+    handler.permit_foreign_addresses = False
+    if settings.FTP_PASSIVE_PORTS:
+        handler.passive_ports = settings.FTP_PASSIVE_PORTS
+    if settings.FTP_MASQUERADE_ADDRESS:
+        handler.masquerade_address = settings.FTP_MASQUERADE_ADDRESS
+    server = FTPServer((host, port), handler)
+    server.max_cons = 64
+    server.max_cons_per_ip = 8
+    return server
