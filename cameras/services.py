@@ -150,6 +150,7 @@ def ingest_process(*, ingest_ids: list[int]) -> dict[str, int]:
         return counts
     rows = Ingest.objects.select_related("camera").filter(pk__in=ingest_ids, status="processing", claimed_at=now)
     done_ids = []
+    healthy: dict[str, Camera] = {}
     for row in rows:
         try:
             status = _process_one(row)
@@ -158,6 +159,11 @@ def ingest_process(*, ingest_ids: list[int]) -> dict[str, int]:
         counts[status] = counts.get(status, 0) + 1
         if status == Ingest.Status.DONE:
             done_ids.append(row.pk)
+        if status in (Ingest.Status.DONE, Ingest.Status.DUPLICATE):
+            healthy[row.camera_id] = row.camera
+    # One camera update per batch, not per file: a burst of uploads is one "seen".
+    for camera in healthy.values():
+        _camera_saw_upload(camera, rejected=False, reason="", now=timezone.now())
     ingest_hand_off(ingest_ids=done_ids)
     return counts
 
@@ -215,7 +221,6 @@ def _process_one(row: Ingest) -> str:
         reason = f"same content as {first.path}" if first else "same content as an earlier upload"
         _finish(row, status=Ingest.Status.DUPLICATE, reason=reason, now=now, duplicate_of=first, **fields)
         status = Ingest.Status.DUPLICATE
-    _camera_saw_upload(camera, rejected=False, reason="", now=now)
     return status
 
 

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import close_old_connections, transaction
+from django.utils import timezone
 
 from homesec.core.models import LiveMessage
 from homesec.core.selectors import live_message_last_id, live_message_list_recent
@@ -101,3 +103,9 @@ def _recent(after_id: int) -> list[LiveMessage]:
 
 
 tailer = _Tailer()
+
+
+def live_prune() -> int:
+    """Forget messages older than HOMESEC_LIVE_KEEP_HOURS (a clock job)."""
+    cutoff = timezone.now() - timedelta(hours=settings.LIVE_KEEP_HOURS)
+    return LiveMessage.objects.filter(created_at__lt=cutoff).delete()[0]

@@ -76,11 +76,12 @@ def admin_ensure(*, username: str, password: str | None) -> tuple[object, str | 
     """Make sure an admin exists. Returns (user, password to print) — the password only
     when one was generated, so it is shown exactly once."""
     user_model = get_user_model()
-    existing = user_model.objects.filter(is_superuser=True).order_by("pk").first()
+    named = user_model.objects.filter(username=username, is_superuser=True).first()
+    if named is not None and password and not named.check_password(password):
+        named.set_password(password)  # the documented way back in after a lost password
+        named.save(update_fields=["password"])
+    existing = named or user_model.objects.filter(is_superuser=True).order_by("pk").first()
     if existing is not None:
-        if password and existing.username == username and not existing.check_password(password):
-            existing.set_password(password)
-            existing.save(update_fields=["password"])
         return existing, None
     generated = None
     if not password:
