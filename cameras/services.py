@@ -149,22 +149,23 @@ def ingest_process(*, ingest_ids: list[int]) -> dict[str, int]:
     if not claimed:
         return counts
     rows = Ingest.objects.select_related("camera").filter(pk__in=ingest_ids, status="processing", claimed_at=now)
-    done_ids = []
-    healthy: dict[str, Camera] = {}
+    good: list[tuple[Ingest, str, dict]] = []
     for row in rows:
         try:
-            status = _process_one(row)
+            examined = _examine(row)
         except Exception as exc:  # noqa: BLE001 - any surprise becomes a retry, then a dead letter
-            status = _retry_or_fail(row, exc)
+            examined = _retry_or_fail(row, exc)
+        if isinstance(examined, str):
+            counts[examined] = counts.get(examined, 0) + 1
+        else:
+            good.append(examined)
+    statuses = _store_good(good)
+    for status in statuses.values():
         counts[status] = counts.get(status, 0) + 1
-        if status == Ingest.Status.DONE:
-            done_ids.append(row.pk)
-        if status in (Ingest.Status.DONE, Ingest.Status.DUPLICATE):
-            healthy[row.camera_id] = row.camera
     # One camera update per batch, not per file: a burst of uploads is one "seen".
-    for camera in healthy.values():
+    for camera in {row.camera_id: row.camera for row, _, _ in good}.values():
         _camera_saw_upload(camera, rejected=False, reason="", now=timezone.now())
-    ingest_hand_off(ingest_ids=done_ids)
+    ingest_hand_off(ingest_ids=[pk for pk, status in statuses.items() if status == Ingest.Status.DONE])
     return counts
 
 
@@ -176,7 +177,9 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _process_one(row: Ingest) -> str:
+def _examine(row: Ingest) -> str | tuple[Ingest, str, dict]:
+    """Check and hash one file. A rejection is stored at once (and its status returned);
+    a good file comes back as (row, content hash, fields) to be stored with its batch."""
     camera = row.camera
     absolute = settings.CAMERA_ROOT / row.path
     inspection = inspect_upload(
@@ -185,43 +188,103 @@ def _process_one(row: Ingest) -> str:
         max_bytes=settings.MAX_UPLOAD_MB * 1024 * 1024,
         max_pixels=settings.MAX_IMAGE_PIXELS,
     )
-    now = timezone.now()
-    if not inspection.ok:
-        _finish(row, status=Ingest.Status.REJECTED, reason=inspection.reason, now=now)
-        _camera_saw_upload(camera, rejected=True, reason=inspection.reason, now=now)
-        return Ingest.Status.REJECTED
-    try:
-        digest = _sha256(absolute.resolve())
-    except FileNotFoundError:
-        reason = "file vanished before it could be read"
+    reason = inspection.reason
+    if inspection.ok:
+        try:
+            digest = _sha256(absolute.resolve())
+        except FileNotFoundError:
+            reason = "file vanished before it could be read"
+    if reason:
+        now = timezone.now()
         _finish(row, status=Ingest.Status.REJECTED, reason=reason, now=now)
         _camera_saw_upload(camera, rejected=True, reason=reason, now=now)
         return Ingest.Status.REJECTED
     when, source = capture_time(
         name=absolute.name, exif=inspection.exif_datetime, mtime=row.mtime_ns / 1e9, tz=_zone(camera.time_zone)
     )
-    fields = {
-        "sha256": digest,
-        "media_type": inspection.media_type,
-        "media_format": inspection.media_format,
-        "width": inspection.width,
-        "height": inspection.height,
-        "duration_s": inspection.duration_s,
-        "frame_count": inspection.frame_count,
-        "codec": inspection.codec[:16],
-        "captured_at": when,
-        "captured_from": source,
-    }
+    return (
+        row,
+        digest,
+        {
+            "sha256": digest,
+            "media_type": inspection.media_type,
+            "media_format": inspection.media_format,
+            "width": inspection.width,
+            "height": inspection.height,
+            "duration_s": inspection.duration_s,
+            "frame_count": inspection.frame_count,
+            "codec": inspection.codec[:16],
+            "captured_at": when,
+            "captured_from": source,
+        },
+    )
+
+
+STORED_FIELDS = [
+    "status",
+    "reason",
+    "processed_at",
+    "queued_at",
+    "content_key",
+    "sha256",
+    "media_type",
+    "media_format",
+    "width",
+    "height",
+    "duration_s",
+    "frame_count",
+    "codec",
+    "captured_at",
+    "captured_from",
+]
+
+
+def _store_good(good: list[tuple[Ingest, str, dict]]) -> dict[int, str]:
+    """Store a batch's good files in one statement; the content key's unique constraint
+    still decides which of two equal files is the ingest and which the duplicate."""
+    now = timezone.now()
+    firsts: dict[str, Ingest] = {}
+    unique, twins = [], []
+    for item in good:
+        (twins if item[1] in firsts else unique).append(item)
+        firsts.setdefault(item[1], item[0])
+    statuses: dict[int, str] = {}
+    try:
+        with transaction.atomic():
+            for row, digest, fields in unique:
+                for name, value in {
+                    **fields,
+                    "status": Ingest.Status.DONE,
+                    "reason": "",
+                    "processed_at": now,
+                    "queued_at": now,
+                    "content_key": digest,
+                }.items():
+                    setattr(row, name, value)
+            Ingest.objects.bulk_update([row for row, _, _ in unique], STORED_FIELDS)
+        statuses.update((row.pk, Ingest.Status.DONE) for row, _, _ in unique)
+    except IntegrityError:
+        # Another worker stored some of this content first: decide file by file.
+        for row, digest, fields in unique:
+            statuses[row.pk] = _store_one(row, digest, fields, now)
+    for row, digest, fields in twins:
+        statuses[row.pk] = _store_one(row, digest, fields, now)
+    for row, _, _ in good:
+        if row.attempts > 1:
+            dead_letter_clear(key=f"ingest:{row.pk}")
+    return statuses
+
+
+def _store_one(row: Ingest, digest: str, fields: dict, now) -> str:
     try:
         with transaction.atomic():
             _finish(row, status=Ingest.Status.DONE, now=now, content_key=digest, **fields)
-        status = Ingest.Status.DONE
+        return Ingest.Status.DONE
     except IntegrityError:
         first = Ingest.objects.filter(content_key=digest).only("pk", "path").first()
         reason = f"same content as {first.path}" if first else "same content as an earlier upload"
         _finish(row, status=Ingest.Status.DUPLICATE, reason=reason, now=now, duplicate_of=first, **fields)
-        status = Ingest.Status.DUPLICATE
-    return status
+        return Ingest.Status.DUPLICATE
 
 
 def _zone(name: str) -> ZoneInfo:
