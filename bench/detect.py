@@ -19,7 +19,6 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,6 +28,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+from bench.common import percentile, start, stop  # noqa: E402
+
 PHOTOS = REPO / "tests" / "detections" / "photos"
 
 
@@ -154,11 +155,7 @@ def latency(work: Path, count: int, env: dict[str, str]) -> None:
     root = Path(env["HOMESEC_CAMERA_ROOT"])
     folder = root / "bench_latency"
     folder.mkdir(parents=True, exist_ok=True)
-    manage = str(REPO / "manage.py")
-    procs = [
-        subprocess.Popen([sys.executable, manage, cmd], env=env, start_new_session=True)
-        for cmd in ("watch_cameras", "worker")
-    ]
+    procs = start(["watch_cameras", "worker"], env)
     try:
         time.sleep(5)
         import cv2
@@ -179,19 +176,13 @@ def latency(work: Path, count: int, env: dict[str, str]) -> None:
             time.sleep(0.2)
         rows = DetectionRun.objects.filter(status="done").values_list("ingest__path", "finished_at")
         values = sorted((done.timestamp() - closed[path]) * 1000 for path, done in rows)
-        p95 = values[min(len(values) - 1, round(0.95 * (len(values) - 1)))]
+        p95 = percentile(values, 95)
         print(
             f"closed -> detection stored, opencv, real watcher + 1 worker, {len(values)}/{count} photos "
             f"(512x512, one every 1.5 s): p50 {statistics.median(values):.0f} ms, p95 {p95:.0f} ms"
         )
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, 9)
+        stop(procs)
 
 
 def main() -> None:

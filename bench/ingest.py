@@ -15,7 +15,6 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,11 +22,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+from bench.common import percentile, start, stop  # noqa: E402
 
 
 def make_photos(folder: Path, n: int, tag: str = "frame") -> list[Path]:
@@ -116,11 +111,7 @@ def part_processes(photos: list[Path], root: Path, env: dict[str, str]) -> None:
     staging.mkdir(exist_ok=True)
     for p in photos:
         shutil.copyfile(p, staging / p.name)
-    manage = str(REPO / "manage.py")
-    procs = [
-        subprocess.Popen([sys.executable, manage, cmd], env=env, start_new_session=True)
-        for cmd in ("watch_cameras", "worker")
-    ]
+    procs = start(["watch_cameras", "worker"], env)
     try:
         time.sleep(4)
         payloads = [(p.name, (staging / p.name).read_bytes()) for p in photos]
@@ -129,13 +120,7 @@ def part_processes(photos: list[Path], root: Path, env: dict[str, str]) -> None:
         steady = [(f"steady_{p.name}", p.read_bytes()) for p in others]
         burst(folder, steady, "steady: 50 files/s, one every 20 ms", gap_s=0.02)
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, 9)
+        stop(procs)
 
 
 def burst(folder: Path, payloads: list[tuple[str, bytes]], label: str, gap_s: float = 0.0) -> None:

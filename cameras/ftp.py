@@ -118,6 +118,11 @@ class LimitedDTPHandler(DTPHandler):
         super().handle_read()
         limit = settings.MAX_UPLOAD_MB * 1024 * 1024
         if self.receive and not self._closed and self.tot_bytes_received > limit:
+            # Remove the partial file before the 552 goes out, so a client that looks
+            # right after the reply finds nothing.
+            self.file_obj.close()
+            with contextlib.suppress(OSError):
+                os.remove(self.file_obj.name)
             self._resp = (
                 f"552 File exceeds the {settings.MAX_UPLOAD_MB} MB upload limit; transfer aborted.",
                 logger.warning,

@@ -14,13 +14,14 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from cameras.capture_time import capture_time
 from cameras.models import Camera, Ingest
 from cameras.validation import inspect_upload
 from homesec.core.deadletters import dead_letter_clear, dead_letter_record
+from homesec.core.durable import claimable, needs_resend, resend
 from homesec.core.retry import MAX_TRIES, backoff_delay
 from homesec.core.tasks import enqueue
 
@@ -132,17 +133,11 @@ def ingest_register(*, paths: list[Path]) -> list[int]:
 # --- Processing ---------------------------------------------------------------------------
 
 
-def _claimable(now) -> Q:
-    stale = now - timedelta(seconds=settings.INGEST_STALE_S)
-    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
-    return Q(due, status=Ingest.Status.PENDING) | Q(status=Ingest.Status.PROCESSING, claimed_at__lt=stale)
-
-
 def ingest_process(*, ingest_ids: list[int]) -> dict[str, int]:
     """Process pending rows. Safe to run twice or concurrently: a row is claimed first,
     and only the claimant works on it."""
     now = timezone.now()
-    claimed = Ingest.objects.filter(_claimable(now), pk__in=ingest_ids).update(
+    claimed = Ingest.objects.filter(claimable(now, waiting="pending", working="processing"), pk__in=ingest_ids).update(
         status=Ingest.Status.PROCESSING, claimed_at=now, attempts=F("attempts") + 1, next_attempt_at=None
     )
     counts: dict[str, int] = {}
@@ -380,23 +375,13 @@ def ingest_sweep() -> dict[str, int]:
     them. Rows are the truth: re-enqueue rows that waited too long, and due retries."""
     now = timezone.now()
     stale = now - timedelta(seconds=settings.INGEST_STALE_S)
-    waiting = Ingest.objects.filter(
-        Q(status=Ingest.Status.PENDING, next_attempt_at__isnull=True, queued_at__lt=stale)
-        | Q(status=Ingest.Status.PENDING, next_attempt_at__lte=now)
-        | Q(status=Ingest.Status.PROCESSING, claimed_at__lt=stale, queued_at__lt=stale)
-    ).values_list("pk", flat=True)[:5000]
-    waiting = list(waiting)
-    not_taken = list(
-        Ingest.objects.filter(status=Ingest.Status.DONE, handed_off_at__isnull=True, queued_at__lt=stale).values_list(
-            "pk", flat=True
-        )[:5000]
-    )
+    resend_query = needs_resend(now, waiting="pending", working="processing")
+    waiting = list(Ingest.objects.filter(resend_query).values_list("pk", flat=True)[:5000])
+    untaken = Ingest.objects.filter(status=Ingest.Status.DONE, handed_off_at__isnull=True, queued_at__lt=stale)
+    not_taken = list(untaken.values_list("pk", flat=True)[:5000])
     with transaction.atomic():
-        # Mark them sent, so the next sweep waits a full stale period before sending again.
-        Ingest.objects.filter(pk__in=waiting + not_taken).update(queued_at=now)
-        Ingest.objects.filter(pk__in=waiting, next_attempt_at__lte=now).update(next_attempt_at=None)
-        for start in range(0, len(waiting), settings.INGEST_BATCH):
-            enqueue(INGEST_TASK, waiting[start : start + settings.INGEST_BATCH])
+        resend(Ingest, waiting, task=INGEST_TASK, now=now, batch=settings.INGEST_BATCH)
+        Ingest.objects.filter(pk__in=not_taken).update(queued_at=now)
         for start in range(0, len(not_taken), settings.INGEST_BATCH):
             ingest_hand_off(ingest_ids=not_taken[start : start + settings.INGEST_BATCH])
     if waiting or not_taken:

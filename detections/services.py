@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from cameras.geometry import bottom_centre
@@ -30,6 +30,7 @@ from detections.models import CLASSES, Clip, Detection, DetectionRun
 from detections.thumbnails import write_thumbnail
 from homesec.core.breaker import BreakerPolicy, breaker_allow, breaker_failure, breaker_retry_at, breaker_success
 from homesec.core.deadletters import dead_letter_clear, dead_letter_record
+from homesec.core.durable import claimable, needs_resend, resend
 from homesec.core.retry import MAX_TRIES, backoff_delay
 from homesec.core.tasks import enqueue
 
@@ -65,15 +66,9 @@ def detection_accept(*, ingest_ids: list[int]) -> list[int]:
 # --- Running the detector ---------------------------------------------------------------------
 
 
-def _claimable(now) -> Q:
-    stale = now - timedelta(seconds=settings.INGEST_STALE_S)
-    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
-    return Q(due, status=DetectionRun.Status.PENDING) | Q(status=DetectionRun.Status.RUNNING, claimed_at__lt=stale)
-
-
 def detection_process(*, run_ids: list[int]) -> dict[str, int]:
     now = timezone.now()
-    DetectionRun.objects.filter(_claimable(now), pk__in=run_ids).update(
+    DetectionRun.objects.filter(claimable(now, waiting="pending", working="running"), pk__in=run_ids).update(
         status=DetectionRun.Status.RUNNING, claimed_at=now, next_attempt_at=None
     )
     runs = list(
@@ -299,20 +294,12 @@ def clip_transcode(*, clip_ids: list[int]) -> None:
 def detection_sweep() -> dict[str, int]:
     now = timezone.now()
     stale = now - timedelta(seconds=settings.INGEST_STALE_S)
-    runs = list(
-        DetectionRun.objects.filter(
-            Q(status="pending", next_attempt_at__isnull=True, queued_at__lt=stale)
-            | Q(status="pending", next_attempt_at__lte=now)
-            | Q(status="running", claimed_at__lt=stale, queued_at__lt=stale)
-        ).values_list("pk", flat=True)[:5000]
-    )
+    resend_query = needs_resend(now, waiting="pending", working="running")
+    runs = list(DetectionRun.objects.filter(resend_query).values_list("pk", flat=True)[:5000])
     clips = list(Clip.objects.filter(transcode="pending", queued_at__lt=stale).values_list("pk", flat=True)[:100])
     with transaction.atomic():
-        DetectionRun.objects.filter(pk__in=runs).update(queued_at=now)
-        DetectionRun.objects.filter(pk__in=runs, next_attempt_at__lte=now).update(next_attempt_at=None)
+        resend(DetectionRun, runs, task=DETECT_TASK, now=now, batch=settings.INGEST_BATCH)
         Clip.objects.filter(pk__in=clips).update(queued_at=now)
-        for start in range(0, len(runs), settings.INGEST_BATCH):
-            enqueue(DETECT_TASK, runs[start : start + settings.INGEST_BATCH])
         for clip_id in clips:
             enqueue(TRANSCODE_TASK, [clip_id], cluster="slow")
     return {"runs": len(runs), "clips": len(clips)}

@@ -133,3 +133,30 @@ def spawn(tmp_path):
     yield start
     for proc in reversed(procs):
         proc.stop()
+
+
+def pipeline_env(tmp_path: Path, **extra: str) -> tuple[dict[str, str], Path]:
+    """Environment for real homesec processes on this test's database, with a fresh
+    camera root under tmp_path and a fast clock. Returns (env, camera root)."""
+    root = tmp_path / "var" / "cameras"
+    root.mkdir(parents=True)
+    env = process_env(
+        tmp_path / "var",
+        DATABASE_URL=database_url_for_tests(),
+        HOMESEC_CAMERA_ROOT=str(root),
+        HOMESEC_SWEEP_S="0.5",
+        **extra,
+    )
+    return env, root
+
+
+def start_manage(spawn, env: dict[str, str], *commands: list[str] | str) -> list[Proc]:
+    """Start `manage.py` commands; a watcher is waited for until its watches are in place."""
+    procs = []
+    for command in commands:
+        argv = [command] if isinstance(command, str) else command
+        proc = spawn([sys.executable, str(REPO / "manage.py"), *argv], env, name=argv[0])
+        if argv[0] == "watch_cameras":
+            wait_for(lambda p=proc: "watching" in p.output(), timeout=20, what=lambda p=proc: p.output())
+        procs.append(proc)
+    return procs

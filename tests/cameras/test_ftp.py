@@ -6,6 +6,7 @@ import threading
 
 import pytest
 from django.contrib.auth.hashers import check_password
+from django.db import connection
 
 from cameras.ftp import build_server, ftp_account_create
 from cameras.models import Camera, FtpAccount
@@ -29,7 +30,14 @@ def ftp(tmp_path, settings):
     port = free_port()
     server = build_server(host="127.0.0.1", port=port, auth_failed_delay_s=0.05)
     server.handler.throttle.failures.clear()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"timeout": 0.1, "handle_exit": False}, daemon=True)
+
+    def serve():
+        try:
+            server.serve_forever(timeout=0.1, handle_exit=False)
+        finally:
+            connection.close()  # the server thread's own database connection
+
+    thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     yield port, settings.CAMERA_ROOT
     server.close_all()

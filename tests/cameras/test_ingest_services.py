@@ -208,3 +208,18 @@ def test_the_next_stage_takes_each_row_exactly_once(camera_root):
     ingest_process(ingest_ids=ids)
     assert [r.pk for r in ingest_claim_for_stage(ingest_ids=ids)] == ids
     assert ingest_claim_for_stage(ingest_ids=ids) == []
+
+
+def test_a_silent_camera_with_an_offline_limit_goes_offline_and_an_upload_brings_it_back(camera_root):
+    from cameras.services import camera_check_offline
+
+    ingest_process(ingest_ids=ingest_register(paths=[drop(camera_root, "quiet/a.jpg")]))
+    ingest_process(ingest_ids=ingest_register(paths=[drop(camera_root, "motion_only/a.jpg", seed=2)]))
+    Camera.objects.update(last_seen_at=timezone.now() - timedelta(minutes=30))
+    Camera.objects.filter(pk="quiet").update(offline_after_min=15)
+    assert camera_check_offline() == ["quiet"]  # motion_only has no limit: silence is normal for it
+    assert camera_check_offline() == []
+    camera = Camera.objects.get(pk="quiet")
+    assert (camera.status, camera.status_reason) == ("offline", "no upload for 15 min")
+    ingest_process(ingest_ids=ingest_register(paths=[drop(camera_root, "quiet/b.jpg", seed=3)]))
+    assert Camera.objects.get(pk="quiet").status == "online"

@@ -13,38 +13,25 @@ import pytest
 
 from cameras.models import Camera, Ingest
 from homesec.core.supervisor import ProcessSpec, Supervisor
-from tests.cameras.corpus import BAD_CASES, good_jpeg
-from tests.conftest import REPO, database_url_for_tests, process_env, wait_for
+from tests.cameras.corpus import BAD_CASES, GOOD_ODD_NAMES, good_jpeg, good_png
+from tests.conftest import REPO, pipeline_env, start_manage, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
 @pytest.fixture
 def env(tmp_path):
-    root = tmp_path / "var" / "cameras"
-    root.mkdir(parents=True)
-    return process_env(
-        tmp_path / "var",
-        DATABASE_URL=database_url_for_tests(),
-        HOMESEC_CAMERA_ROOT=str(root),
-        HOMESEC_SWEEP_S="0.5",
+    return pipeline_env(
+        tmp_path,
         HOMESEC_MAX_UPLOAD_MB="1",
         HOMESEC_INGEST_NEXT_STAGE="tests.cameras.stage_stub.record",
         HOMESEC_TEST_STAGE_LOG=str(tmp_path / "stage.log"),
-    )
+    )[0]
 
 
 @pytest.fixture
 def root(env):
     return Path(env["HOMESEC_CAMERA_ROOT"])
-
-
-def start(spawn, env, *commands):
-    procs = [spawn([sys.executable, str(REPO / "manage.py"), c], env, name=c) for c in commands]
-    for proc, command in zip(procs, commands, strict=True):
-        if command == "watch_cameras":  # its inotify watches are in place once it says so
-            wait_for(lambda p=proc: "watching" in p.output(), timeout=20, what=lambda p=proc: p.output())
-    return procs
 
 
 def settled(n: int, timeout: float = 30):
@@ -65,7 +52,7 @@ def stage_log(env) -> list[int]:
 
 
 def test_a_photo_in_a_new_folder_creates_the_camera_and_one_ingest(spawn, env, root):
-    start(spawn, env, "watch_cameras", "worker")
+    start_manage(spawn, env, "watch_cameras", "worker")
     (root / "Front Door" / "snap").mkdir(parents=True)
     good_jpeg(root / "Front Door" / "snap" / "MDAlarm_20260101-171020.jpg", seed=1)
     settled(1)
@@ -80,7 +67,7 @@ def test_a_photo_in_a_new_folder_creates_the_camera_and_one_ingest(spawn, env, r
 
 
 def test_a_slow_chunked_write_is_ingested_once_when_complete(spawn, env, root):
-    start(spawn, env, "watch_cameras", "worker")
+    start_manage(spawn, env, "watch_cameras", "worker")
     (root / "cam").mkdir()
     source = root.parent / "source.jpg"
     good_jpeg(source, w=1280, h=720, seed=2)
@@ -97,7 +84,8 @@ def test_a_slow_chunked_write_is_ingested_once_when_complete(spawn, env, root):
 
 
 def test_polling_mode_waits_for_a_stable_size(spawn, env, root):
-    start(spawn, {**env, "HOMESEC_WATCH_POLLING": "1", "HOMESEC_WATCH_STABLE_S": "1.5"}, "watch_cameras", "worker")
+    polling = {**env, "HOMESEC_WATCH_POLLING": "1", "HOMESEC_WATCH_STABLE_S": "1.5"}
+    start_manage(spawn, polling, "watch_cameras", "worker")
     (root / "nas").mkdir()
     source = root.parent / "source.jpg"
     good_jpeg(source, seed=3)
@@ -118,7 +106,7 @@ def test_same_bytes_twice_part_renames_and_files_dropped_while_stopped(spawn, en
     good_jpeg(root / "cam" / "while-down-1.jpg", seed=4)
     good_jpeg(root / "cam" / "while-down-2.jpg", seed=5)
     (root / "cam" / ".hidden.jpg").write_bytes(b"ignored")
-    start(spawn, env, "watch_cameras", "worker")
+    start_manage(spawn, env, "watch_cameras", "worker")
     settled(2)
     good_jpeg(root / "cam" / "a.jpg", seed=6)
     (root / "cam" / "b.jpg").write_bytes((root / "cam" / "a.jpg").read_bytes())
@@ -138,8 +126,8 @@ def test_same_bytes_twice_part_renames_and_files_dropped_while_stopped(spawn, en
     assert sorted([statuses["cam/a.jpg"], statuses["cam/b.jpg"]]) == ["done", "duplicate"]
 
 
-def test_files_dropped_while_the_watcher_was_down_are_found_on_its_next_start(spawn, env, root):
-    watcher, _ = start(spawn, env, "watch_cameras", "worker")
+def test_files_dropped_while_the_watcher_was_down_are_found_on_its_next_start_manage(spawn, env, root):
+    watcher, _ = start_manage(spawn, env, "watch_cameras", "worker")
     (root / "cam").mkdir()
     good_jpeg(root / "cam" / "before.jpg", seed=8)
     settled(1)
@@ -148,7 +136,7 @@ def test_files_dropped_while_the_watcher_was_down_are_found_on_its_next_start(sp
         good_jpeg(root / "cam" / f"during-{n}.jpg", seed=20 + n)
     time.sleep(1)
     assert Ingest.objects.count() == 1
-    start(spawn, env, "watch_cameras")
+    start_manage(spawn, env, "watch_cameras")
     settled(4)
     assert sorted(Ingest.objects.values_list("path", flat=True)) == [
         "cam/before.jpg",
@@ -159,7 +147,7 @@ def test_files_dropped_while_the_watcher_was_down_are_found_on_its_next_start(sp
 
 
 def test_every_bad_input_is_a_recorded_rejection_and_nothing_stops(spawn, env, root, tmp_path):
-    watcher, worker = start(spawn, env, "watch_cameras", "worker")
+    watcher, worker = start_manage(spawn, env, "watch_cameras", "worker")
     folder = root / "cam"
     folder.mkdir()
     time.sleep(1)
@@ -182,6 +170,16 @@ def test_every_bad_input_is_a_recorded_rejection_and_nothing_stops(spawn, env, r
     assert len(rows) >= len(expected) - 1
     assert watcher.popen.poll() is None and worker.popen.poll() is None
     good_jpeg(folder / "after.jpg", seed=30)
+    for n, name in enumerate(GOOD_ODD_NAMES):  # unicode, spaces, a newline: fine names
+        (good_png if name.endswith(".png") else good_jpeg)(folder / name, seed=40 + n)
+    wait_for(
+        lambda: (
+            Ingest.objects.filter(status="done", path__in=[f"cam/{n}" for n in GOOD_ODD_NAMES]).count()
+            == len(GOOD_ODD_NAMES)
+        ),
+        timeout=20,
+        what=lambda: list(Ingest.objects.values_list("path", "status", "reason")),
+    )
     wait_for(
         lambda: Ingest.objects.filter(path="cam/after.jpg", status="done").exists(),
         timeout=20,
@@ -245,7 +243,7 @@ def test_a_photo_uploaded_through_the_built_in_ftp_receiver_is_ingested(spawn, e
         {**env, "HOMESEC_FTP_PORT": str(port), "HOMESEC_FTP_BIND": "127.0.0.1"},
         "ftp",
     )
-    start(spawn, env, "watch_cameras", "worker")
+    start_manage(spawn, env, "watch_cameras", "worker")
     wait_for(lambda: "listening" in ftp.output(), timeout=20, what=ftp.output)
     with ftplib.FTP() as session:
         session.connect("127.0.0.1", port, timeout=5)

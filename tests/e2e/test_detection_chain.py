@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import cv2
@@ -11,34 +10,12 @@ import pytest
 
 from cameras.models import Ingest
 from detections.models import Clip, Detection, DetectionRun
-from tests.conftest import REPO, database_url_for_tests, process_env, wait_for
+from tests.conftest import pipeline_env, start_manage, wait_for
 from tests.detections.fake_detector import FakeDetector
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 PHOTOS = Path(__file__).parent.parent / "detections" / "photos"
 OUTAGE_S = float(os.environ.get("HOMESEC_TEST_OUTAGE_S", "120"))
-
-
-def start(spawn, env, *argvs):
-    procs = []
-    for argv in argvs:
-        proc = spawn([sys.executable, str(REPO / "manage.py"), *argv], env, name=argv[0])
-        if argv[0] == "watch_cameras":
-            wait_for(lambda p=proc: "watching" in p.output(), timeout=20, what=lambda p=proc: p.output())
-        procs.append(proc)
-    return procs
-
-
-def chain_env(tmp_path, **extra):
-    root = tmp_path / "var" / "cameras"
-    root.mkdir(parents=True)
-    return process_env(
-        tmp_path / "var",
-        DATABASE_URL=database_url_for_tests(),
-        HOMESEC_CAMERA_ROOT=str(root),
-        HOMESEC_SWEEP_S="0.5",
-        **extra,
-    ), root
 
 
 def astronaut_clip(path: Path, seconds: int = 5, fps: int = 10) -> None:
@@ -51,8 +28,8 @@ def astronaut_clip(path: Path, seconds: int = 5, fps: int = 10) -> None:
 
 
 def test_photos_and_a_clip_become_detections_with_thumbnails_and_a_playable_copy(tmp_path, spawn):
-    env, root = chain_env(tmp_path, HOMESEC_DETECTOR="opencv")
-    start(spawn, env, ["watch_cameras"], ["worker"], ["worker", "--cluster", "slow", "--role", "slow-worker"])
+    env, root = pipeline_env(tmp_path, HOMESEC_DETECTOR="opencv")
+    start_manage(spawn, env, ["watch_cameras"], ["worker"], ["worker", "--cluster", "slow", "--role", "slow-worker"])
     folder = root / "Front Door"
     folder.mkdir()
     for name in ("astronaut.jpg", "coffee.jpg"):
@@ -84,14 +61,14 @@ def test_photos_and_a_clip_become_detections_with_thumbnails_and_a_playable_copy
 def test_a_detector_outage_mid_run_loses_nothing_and_heals_itself(tmp_path, spawn):
     server = FakeDetector().start()
     try:
-        env, root = chain_env(
+        env, root = pipeline_env(
             tmp_path,
             HOMESEC_DETECTOR="http",
             HOMESEC_DETECTOR_URL=server.url,
             HOMESEC_DETECTOR_TIMEOUT_S="2",
             HOMESEC_DETECTOR_COOLDOWN_S="5",
         )
-        start(spawn, env, ["watch_cameras"], ["worker"])
+        start_manage(spawn, env, ["watch_cameras"], ["worker"])
         folder = root / "garage"
         folder.mkdir()
         for n in range(5):
