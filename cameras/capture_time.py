@@ -15,6 +15,7 @@ _PATTERNS = (
 
 
 def capture_time_from_name(name: str) -> datetime | None:
+    """The first valid date-time in a file name, naive (camera wall time); None if there is none."""
     for pattern in _PATTERNS:
         for match in pattern.finditer(name):
             try:
@@ -28,12 +29,20 @@ def capture_time(*, name: str, exif: datetime | None, mtime: float, tz: ZoneInfo
     """An aware capture time and where it came from: "name", "exif" or "mtime".
 
     Camera clocks write local wall time, so names and EXIF are read in the camera's zone.
-    In a DST gap or fold, Python's fold=0 picks the earlier reading, which is as good a
-    guess as any for a camera that does not say.
+    An ambiguous time (the repeated hour when DST ends) is taken as its first occurrence
+    (fold=0), as good a guess as any for a camera that does not say; a time that never
+    existed (the skipped hour) is read with the offset before the change and normalised,
+    so 02:30 in a spring-forward gap comes back as 03:30 summer time, a real instant.
+    mtime is a UTC epoch, shown in the camera's zone like the others.
     """
     from_name = capture_time_from_name(name)
     if from_name is not None:
-        return from_name.replace(tzinfo=tz), "name"
+        return _localise(from_name, tz), "name"
     if exif is not None:
-        return exif.replace(tzinfo=tz), "exif"
-    return datetime.fromtimestamp(mtime, tz=UTC), "mtime"
+        return _localise(exif, tz), "exif"
+    return datetime.fromtimestamp(mtime, tz=UTC).astimezone(tz), "mtime"
+
+
+def _localise(naive: datetime, tz: ZoneInfo) -> datetime:
+    # The round trip through UTC turns a wall time inside a DST gap into one that exists.
+    return naive.replace(tzinfo=tz, fold=0).astimezone(UTC).astimezone(tz)

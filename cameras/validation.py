@@ -1,13 +1,16 @@
-"""Is an uploaded file a photo or clip we can use? Cheapest checks first, no full decode.
+"""Is an uploaded file a photo or clip we can use? Cheapest checks first, never a full-resolution decode.
 
-Every problem becomes a rejection with one clear sentence; nothing here raises. The
-order matters: a decompression bomb is refused from its header, before any pixel is
-decoded (OpenCV's own limit is 2^30 pixels: 30000 x 30000 would decode to ~2.7 GB).
+Every problem becomes a rejection with one clear sentence; nothing here raises. The order
+matters: a decompression bomb is refused from the size its header declares, before Pillow
+or OpenCV allocate a pixel (OpenCV's own limit is 2^30 pixels: 30000×30000 would decode to
+~2.7 GB). Pure Python + Pillow + OpenCV: no Django, so it can run anywhere.
 """
 
 from __future__ import annotations
 
+import io
 import os
+import re
 import stat
 import struct
 import time
@@ -22,31 +25,54 @@ from PIL import Image, ImageFile
 IMAGE_SUFFIXES = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png"}
 VIDEO_SUFFIXES = {".mp4": "mp4", ".mov": "mov", ".mkv": "mkv", ".avi": "avi"}
 ACCEPTED = ", ".join(sorted({*IMAGE_SUFFIXES, *VIDEO_SUFFIXES}))
-JPEG_TAIL_SLACK = 4096  # some cameras pad after the end-of-image marker
+PADDING = b"\x00\r\n\t "  # some cameras pad after the JPEG end-of-image marker
+JPEG_TAIL_SLACK = 4096  # ... by up to a few KB; more than that is not padding
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# A full PNG decode costs width×height×4 bytes; above this the CRC walk alone vouches for the data.
+PNG_FULL_DECODE_MAX_PIXELS = 4_000_000
 
+# A truncated image must fail, never be silently padded with grey.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+# Segments allowed between SOI and EOI besides SOFn: DHT, DAC, SOS, DQT, DNL, DRI, DHP, EXP, APPn, COM.
+_JPEG_SEGMENTS = {0xC4, 0xCC, 0xDA, 0xDB, 0xDC, 0xDD, 0xDE, 0xDF, 0xFE, *range(0xE0, 0xF0)}
+# Inside entropy-coded data FF 00 is a stuffed FF and FF FF is fill: anything else is a marker.
+_ENTROPY_MARKER = re.compile(rb"\xff[^\x00\xff]")
 
 
 @dataclass(frozen=True)
 class Inspection:
     ok: bool
     reason: str = ""
-    media_type: str = ""
-    media_format: str = ""
+    media_type: str = ""  # "image" / "video" / ""
+    media_format: str = ""  # from the content, not the extension: jpeg png mp4 mov mkv avi
     width: int | None = None
     height: int | None = None
     size: int = 0
-    exif_datetime: datetime | None = None
-    decode_ms: float = 0.0
+    exif_datetime: datetime | None = None  # naive: camera wall-clock time
+    decode_ms: float = 0.0  # the decode check alone, for benchmarks
     frame_count: int | None = None
     fps: float | None = None
     duration_s: float | None = None
-    codec: str = ""
+    codec: str = ""  # clips: the FourCC as FFmpeg reports it
 
 
 def _reject(reason: str, size: int = 0) -> Inspection:
     return Inspection(ok=False, reason=reason, size=size)
+
+
+def _mb(n: int) -> str:
+    return f"{n / 2**20:.1f}".removesuffix(".0")
+
+
+def _too_many_pixels(width: int, height: int, max_pixels: int) -> str:
+    if width * height <= max_pixels:
+        return ""
+    return (
+        f"image is {width}×{height} px ({width * height / 1e6:.1f} MP), over the {max_pixels / 1e6:.1f} MP limit "
+        "(decompression bomb guard)"
+    )
 
 
 def sniff(head: bytes) -> tuple[str, str]:
@@ -77,12 +103,12 @@ def sniff(head: bytes) -> tuple[str, str]:
             return "", what
     if head and all(32 <= b < 127 or b in (9, 10, 13) for b in head):
         return "", "text"
-    return "", "not a known image or video format"
+    return "", "unrecognised binary data"
 
 
 def inspect_upload(path: Path, *, camera_root: Path, max_bytes: int, max_pixels: int) -> Inspection:
     try:
-        return _inspect(path, camera_root=camera_root, max_bytes=max_bytes, max_pixels=max_pixels)
+        return _inspect(Path(path), camera_root=Path(camera_root), max_bytes=max_bytes, max_pixels=max_pixels)
     except FileNotFoundError:
         return _reject("file vanished before it could be read")
     except Exception as exc:  # noqa: BLE001 - whatever a hostile file does, it is a rejection
@@ -91,24 +117,26 @@ def inspect_upload(path: Path, *, camera_root: Path, max_bytes: int, max_pixels:
 
 def _inspect(path: Path, *, camera_root: Path, max_bytes: int, max_pixels: int) -> Inspection:
     st = os.lstat(path)
+    suffix = path.suffix.lower()  # the name as uploaded decides the type, even through a symlink
     if stat.S_ISLNK(st.st_mode):
-        target = path.resolve()
+        try:
+            target = path.resolve()
+        except RuntimeError:
+            return _reject("symlink loop")
         if not target.is_relative_to(camera_root.resolve()):
             return _reject("symlink points outside the camera folder")
         if not target.exists():
             return _reject("symlink points to a file that does not exist")
         st = os.stat(target)
         path = target
-    if stat.S_ISDIR(st.st_mode):
-        return _reject("not a regular file (a directory)")
     if not stat.S_ISREG(st.st_mode):
-        return _reject("not a regular file")
+        kind = "a directory" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode) else "a device"
+        return _reject(f"not a regular file ({kind})")
     size = st.st_size
     if size == 0:
         return _reject("empty file (0 bytes)")
     if size > max_bytes:
-        return _reject(f"file is {size / 2**20:.1f} MB, over the {max_bytes / 2**20:.0f} MB limit", size)
-    suffix = path.suffix.lower()
+        return _reject(f"file is {size / 2**20:.1f} MB, over the {_mb(max_bytes)} MB limit", size)
     if suffix not in IMAGE_SUFFIXES and suffix not in VIDEO_SUFFIXES:
         return _reject(f"unsupported file type {suffix or '(no extension)'} (accepted: {ACCEPTED})", size)
     with open(path, "rb") as handle:
@@ -116,63 +144,100 @@ def _inspect(path: Path, *, camera_root: Path, max_bytes: int, max_pixels: int) 
     media_type, fmt = sniff(head)
     if not media_type:
         return _reject(f"content is {fmt}, not an image or video", size)
-    expected = "image" if suffix in IMAGE_SUFFIXES else "video"
-    if media_type != expected:
-        return _reject(
-            f"a {suffix} file must hold {'an' if expected == 'image' else 'a'} {expected}, "
-            f"but this one holds a {fmt.upper()} {media_type}",
-            size,
-        )
-    if media_type == "image":
-        return _inspect_image(path, fmt, size, max_pixels)
-    return _inspect_video(path, fmt, size)
-
-
-def _inspect_image(path: Path, fmt: str, size: int, max_pixels: int) -> Inspection:
+    # Within images (or clips) the content wins: a PNG named .jpg is a PNG. Across them it is refused.
+    if media_type != ("image" if suffix in IMAGE_SUFFIXES else "video"):
+        return _reject(f"extension {suffix} does not match the content ({fmt.upper()} {media_type})", size)
+    if media_type == "video":
+        return _inspect_video(path, fmt, size, max_pixels)
     if fmt == "png":
-        problem = _png_chunks_problem(path)
-        if problem:
-            return _reject(problem, size)
-    else:
-        with open(path, "rb") as handle:
-            handle.seek(max(0, size - JPEG_TAIL_SLACK))
-            tail = handle.read().rstrip(b"\x00\r\n\t ")
-        if not tail.endswith(b"\xff\xd9"):
-            return _reject("truncated JPEG: no end-of-image marker", size)
-    Image.MAX_IMAGE_PIXELS = None  # our own cap below, with our own message
-    with Image.open(path) as image:
-        width, height = image.size
-        if width * height > max_pixels:
-            return _reject(
-                f"image is {width}×{height} px ({width * height / 1e6:.1f} MP), over the {max_pixels / 1e6:.1f} MP "
-                "limit (decompression bomb guard)",
-                size,
-            )
-        exif_time = _exif_datetime(image)
-        started = time.perf_counter()
-        try:
-            if fmt == "jpeg":
-                # DCT-scaled decode at 1/8 size: cheap, and it still walks every
-                # entropy-coded block, so corrupt data fails here.
-                image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
-            image.load()
-        except Exception as exc:  # noqa: BLE001
-            return _reject(f"undecodable {fmt.upper()}: {str(exc)[:150]}", size)
-        decode_ms = (time.perf_counter() - started) * 1000
-    return Inspection(
-        ok=True,
-        media_type="image",
-        media_format=fmt,
-        width=width,
-        height=height,
-        size=size,
-        exif_datetime=exif_time,
-        decode_ms=decode_ms,
-    )
+        return _inspect_png(path, head, size, max_pixels)
+    return _inspect_jpeg(path, size, max_pixels)
+
+
+def _inspect_jpeg(path: Path, size: int, max_pixels: int) -> Inspection:
+    data = path.read_bytes()  # at most max_bytes; read once, walked and decoded from memory
+    tail = data[-JPEG_TAIL_SLACK:].rstrip(PADDING)
+    if not tail.endswith(b"\xff\xd9"):
+        return _reject("truncated JPEG: no end-of-image marker", size)
+    end = len(data) - JPEG_TAIL_SLACK + len(tail) if len(data) > JPEG_TAIL_SLACK else len(tail)
+    dims, problem = _jpeg_walk(data, end)
+    if dims and (bomb := _too_many_pixels(*dims, max_pixels)):
+        return _reject(bomb, size)
+    if problem:
+        return _reject(problem, size)
+    return _decode_image(io.BytesIO(data), "jpeg", size, max_pixels)
+
+
+def _jpeg_walk(data: bytes, end: int) -> tuple[tuple[int, int] | None, str]:
+    """Walk the marker segments and scans: ((width, height) from the frame header, problem or "").
+
+    libjpeg only *warns* about damaged entropy data and Pillow then hands back a half-grey
+    picture, so the structure is checked here: no stray markers inside the image data,
+    restart markers in order, and the end-of-image marker where the file ends.
+    """
+    dims: tuple[int, int] | None = None
+    scans = 0
+    pos = 2
+    while True:
+        while pos < end and data[pos] == 0xFF and pos + 1 < end and data[pos + 1] == 0xFF:
+            pos += 1  # fill bytes before a marker
+        if pos + 2 > end or data[pos] != 0xFF:
+            return dims, f"corrupt JPEG: expected a marker at byte {pos}"
+        kind = data[pos + 1]
+        if kind == 0xD9:
+            # An early EOI is fine only if another image follows (some cameras append a thumbnail).
+            if pos + 2 == end or data[pos + 2 : pos + 4] == b"\xff\xd8":
+                return dims, "" if scans else "corrupt JPEG: no image data"
+            return dims, f"corrupt JPEG: image data continues after the end-of-image marker at byte {pos}"
+        if kind not in _JPEG_SOF and kind not in _JPEG_SEGMENTS:
+            return dims, f"corrupt JPEG: unexpected marker 0xFF{kind:02X} at byte {pos}"
+        if pos + 4 > end:
+            return dims, "corrupt JPEG: a segment runs past the end of the file"
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if length < 2 or pos + 2 + length > end:
+            return dims, "corrupt JPEG: a segment runs past the end of the file"
+        if kind in _JPEG_SOF:
+            if dims:
+                return dims, "corrupt JPEG: a second frame header"
+            if length < 7:
+                return dims, "corrupt JPEG: short frame header"
+            height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
+            dims = (width, height)
+        pos += 2 + length
+        if kind != 0xDA:
+            continue
+        if dims is None:
+            return dims, "corrupt JPEG: image data before the frame header"
+        scans += 1
+        # Entropy-coded data runs to the next marker that is not a restart marker RST0..RST7.
+        expected_rst = 0
+        for found in _ENTROPY_MARKER.finditer(data, pos, end):
+            marker = found.group()[1]
+            if 0xD0 <= marker <= 0xD7:
+                if marker != 0xD0 + expected_rst:
+                    return dims, f"corrupt JPEG: restart marker out of order at byte {found.start()}"
+                expected_rst = (expected_rst + 1) % 8
+                continue
+            pos = found.start()
+            break
+        else:
+            return dims, "truncated JPEG: image data runs to the end of the file"
+
+
+def _inspect_png(path: Path, head: bytes, size: int, max_pixels: int) -> Inspection:
+    # IHDR is always the first chunk, inside the 64 bytes already read: the bomb guard needs nothing else.
+    if head[12:16] != b"IHDR" or len(head) < 24:
+        return _reject("corrupt PNG: the first chunk is not IHDR", size)
+    width, height = struct.unpack(">II", head[16:24])
+    if bomb := _too_many_pixels(width, height, max_pixels):
+        return _reject(bomb, size)
+    if problem := _png_chunks_problem(path):
+        return _reject(problem, size)
+    return _decode_image(path, "png", size, max_pixels)
 
 
 def _png_chunks_problem(path: Path) -> str:
-    """Walk every chunk checking its CRC; a PNG must end with IEND."""
+    """Walk every chunk checking its CRC (what Pillow's verify() does); a PNG must end with IEND."""
     with open(path, "rb") as handle:
         handle.seek(len(PNG_SIGNATURE))
         while True:
@@ -190,22 +255,69 @@ def _png_chunks_problem(path: Path) -> str:
                 return ""
 
 
+def _decode_image(source: Path | io.BytesIO, fmt: str, size: int, max_pixels: int) -> Inspection:
+    # Our own guard ran on the header already; Pillow's (process-wide) guard only has to not be lower.
+    if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < max_pixels:
+        Image.MAX_IMAGE_PIXELS = max_pixels
+    name = fmt.upper()
+    try:
+        image = Image.open(source, formats=[name])
+    except Image.DecompressionBombError as exc:
+        return _reject(f"image over the {max_pixels / 1e6:.1f} MP limit (decompression bomb guard): {exc}", size)
+    except Exception as exc:  # noqa: BLE001
+        return _reject(f"undecodable {name}: {str(exc)[:150]}", size)
+    with image:
+        width, height = image.size
+        if bomb := _too_many_pixels(width, height, max_pixels):
+            return _reject(bomb, size)
+        exif_time = _exif_datetime(image)
+        started = time.perf_counter()
+        try:
+            if fmt == "jpeg":
+                # DCT-scaled decode at 1/8 size: cheap, and it still walks every
+                # entropy-coded block, so broken tables and data fail here.
+                image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
+                image.load()
+            elif width * height <= PNG_FULL_DECODE_MAX_PIXELS:
+                image.load()  # inflates and unfilters every row: catches a bad zlib stream
+        except Exception as exc:  # noqa: BLE001
+            return _reject(f"undecodable {name}: {str(exc)[:150]}", size)
+        decode_ms = (time.perf_counter() - started) * 1000
+    return Inspection(
+        ok=True,
+        media_type="image",
+        media_format=fmt,
+        width=width,
+        height=height,
+        size=size,
+        exif_datetime=exif_time,
+        decode_ms=decode_ms,
+    )
+
+
 def _exif_datetime(image: Image.Image) -> datetime | None:
+    """DateTimeOriginal (Exif IFD), else DateTime (IFD0); anything unreadable is simply no time."""
     try:
         exif = image.getexif()
         raw = exif.get_ifd(0x8769).get(36867) or exif.get(306)
+        if isinstance(raw, bytes):
+            raw = raw.decode("ascii", "replace")
         return datetime.strptime(str(raw).strip("\x00 "), "%Y:%m:%d %H:%M:%S") if raw else None
     except Exception:  # noqa: BLE001 - bad EXIF is ignored, the time falls back to mtime
         return None
 
 
-def _inspect_video(path: Path, fmt: str, size: int) -> Inspection:
+def _inspect_video(path: Path, fmt: str, size: int, max_pixels: int) -> Inspection:
     capture = cv2.VideoCapture(str(path))
     try:
         if not capture.isOpened():
-            return _reject("clip has no decodable frames (the container cannot be opened)", size)
+            return _reject("clip cannot be opened (no readable video stream)", size)
+        # The container's declared size, before the first frame is decoded into memory.
+        declared = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH) or 0), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
+        if bomb := _too_many_pixels(*declared, max_pixels):
+            return _reject(bomb.replace("image", "clip", 1), size)
         started = time.perf_counter()
-        ok, frame = capture.read()
+        ok, frame = capture.read()  # one frame only: never the whole clip
         decode_ms = (time.perf_counter() - started) * 1000
         if not ok or frame is None:
             return _reject("clip has no decodable frames", size)
@@ -216,7 +328,6 @@ def _inspect_video(path: Path, fmt: str, size: int) -> Inspection:
         height, width = frame.shape[:2]
     finally:
         capture.release()
-    duration = frames / fps if frames > 0 and fps > 0 else None
     return Inspection(
         ok=True,
         media_type="video",
@@ -225,8 +336,8 @@ def _inspect_video(path: Path, fmt: str, size: int) -> Inspection:
         height=height,
         size=size,
         decode_ms=decode_ms,
-        frame_count=frames or None,
-        fps=fps or None,
-        duration_s=duration,
+        frame_count=frames if frames > 0 else None,
+        fps=fps if fps > 0 else None,
+        duration_s=frames / fps if frames > 0 and fps > 0 else None,
         codec=codec,
     )

@@ -1,14 +1,18 @@
 """Test files, generated at test time: good photos and clips, and a corpus of bad inputs.
 
 BAD_CASES: (kind, build(folder) -> path, substring of the expected rejection reason).
-Every builder is deterministic.
+Every builder is deterministic and writes only plain files, directories and symlinks (no
+FIFOs: a watcher test builds the whole list in a watched folder). One builder, for
+"deleted-before-read", returns a path that no longer exists: the file was written,
+closed and removed, as when a camera or a clean-up job deletes an upload before the
+worker reaches it.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import struct
+import tempfile
 import zlib
 from datetime import datetime
 from pathlib import Path
@@ -18,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 
-def _picture(w: int, h: int, seed: int) -> np.ndarray:
+def picture(w: int, h: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     img = cv2.GaussianBlur(rng.integers(0, 255, (h, w, 3), dtype=np.uint8), (0, 0), 2)
     cv2.rectangle(img, (w // 4, h // 4), (w // 2, h // 2), (int(seed * 37 % 255), 200, 40), -1)
@@ -27,7 +31,7 @@ def _picture(w: int, h: int, seed: int) -> np.ndarray:
 
 
 def jpeg_bytes(w: int = 640, h: int = 360, seed: int = 0) -> bytes:
-    return cv2.imencode(".jpg", _picture(w, h, seed), [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
+    return cv2.imencode(".jpg", picture(w, h, seed), [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
 
 
 def good_jpeg(path: Path, w: int = 640, h: int = 360, seed: int = 0, exif_datetime: datetime | None = None) -> Path:
@@ -35,7 +39,7 @@ def good_jpeg(path: Path, w: int = 640, h: int = 360, seed: int = 0, exif_dateti
     if exif_datetime is None:
         path.write_bytes(jpeg_bytes(w, h, seed))
         return path
-    image = Image.fromarray(cv2.cvtColor(_picture(w, h, seed), cv2.COLOR_BGR2RGB))
+    image = Image.fromarray(cv2.cvtColor(picture(w, h, seed), cv2.COLOR_BGR2RGB))
     exif = Image.Exif()
     exif.get_ifd(0x8769)[36867] = exif_datetime.strftime("%Y:%m:%d %H:%M:%S")
     image.save(path, "JPEG", exif=exif, quality=85)
@@ -44,7 +48,7 @@ def good_jpeg(path: Path, w: int = 640, h: int = 360, seed: int = 0, exif_dateti
 
 def good_png(path: Path, w: int = 320, h: int = 240, seed: int = 0) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(cv2.imencode(".png", _picture(w, h, seed))[1].tobytes())
+    path.write_bytes(cv2.imencode(".png", picture(w, h, seed))[1].tobytes())
     return path
 
 
@@ -52,7 +56,7 @@ def good_clip(path: Path, seconds: float = 3, fps: int = 10, w: int = 320, h: in
     path.parent.mkdir(parents=True, exist_ok=True)
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (w, h))
     for i in range(int(seconds * fps)):
-        frame = _picture(w, h, 0)
+        frame = picture(w, h, 0)
         cv2.circle(frame, (10 + i * 5 % (w - 20), h // 2), 12, (0, 0, 255), -1)
         writer.write(frame)
     writer.release()
@@ -83,7 +87,7 @@ def _write(name: str, data: bytes):
 
 
 def _png_bad_crc(folder: Path) -> Path:
-    data = bytearray(cv2.imencode(".png", _picture(64, 48, 3))[1].tobytes())
+    data = bytearray(cv2.imencode(".png", picture(64, 48, 3))[1].tobytes())
     data[29] ^= 0xFF  # the IHDR chunk's CRC
     path = folder / "bad-crc.png"
     path.write_bytes(bytes(data))
@@ -91,9 +95,30 @@ def _png_bad_crc(folder: Path) -> Path:
 
 
 def _png_truncated(folder: Path) -> Path:
-    data = cv2.imencode(".png", _picture(64, 48, 4))[1].tobytes()
+    data = cv2.imencode(".png", picture(64, 48, 4))[1].tobytes()
     path = folder / "no-iend.png"
     path.write_bytes(data[:-12])
+    return path
+
+
+def _jpeg_corrupt_middle(folder: Path) -> Path:
+    """512 bytes in the middle of the image data overwritten (seeded noise); markers and the end intact.
+    libjpeg only warns about this and Pillow returns a half-grey picture: the marker walk catches it."""
+    data = bytearray(jpeg_bytes(seed=8))
+    middle = (data.index(b"\xff\xda") + len(data)) // 2
+    data[middle : middle + 512] = np.random.default_rng(0).integers(0, 256, 512, dtype=np.uint8).tobytes()
+    path = folder / "corrupt-middle.jpg"
+    path.write_bytes(bytes(data))
+    return path
+
+
+def _jpeg_bomb(folder: Path) -> Path:
+    """A small JPEG whose frame header claims 30000×30000 pixels."""
+    data = bytearray(jpeg_bytes(64, 48, seed=9))
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = struct.pack(">HH", 30000, 30000)
+    path = folder / "bomb.jpg"
+    path.write_bytes(bytes(data))
     return path
 
 
@@ -110,12 +135,30 @@ def _jpeg_broken_huffman(folder: Path) -> Path:
 
 
 def _mp4_no_frames(folder: Path) -> Path:
+    """A zero-frame VideoWriter .mp4: a header without a video stream, which FFmpeg will not open."""
     path = folder / "no-frames.mp4"
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 48))
     writer.release()
     if not path.exists() or path.stat().st_size == 0:
         # Some builds write nothing for zero frames: an ftyp box alone is a clip without frames.
         path.write_bytes(struct.pack(">I4s4sI", 16, b"ftyp", b"isom", 0x200))
+    return path
+
+
+def _avi_no_frames(folder: Path) -> Path:
+    """A zero-frame MJPG .avi: it opens (the AVI header names a stream) but holds no frame."""
+    path = folder / "no-frames.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    writer.release()
+    return path
+
+
+def _mp4_truncated(folder: Path) -> Path:
+    """The first half of a good clip: a half-written upload (mp4v puts its index at the end)."""
+    with tempfile.TemporaryDirectory() as scratch:  # not in `folder`: a watcher may be looking at it
+        whole = good_clip(Path(scratch) / "whole.mp4", seconds=1).read_bytes()
+    path = folder / "half-written.mp4"
+    path.write_bytes(whole[: len(whole) // 2])
     return path
 
 
@@ -148,9 +191,7 @@ def _deleted(folder: Path) -> Path:
 
 
 def _mp4_named_jpg() -> bytes:
-    buffer = io.BytesIO()
-    buffer.write(struct.pack(">I4s4sI", 16, b"ftyp", b"isom", 0x200))
-    return buffer.getvalue() + b"\x00" * 64
+    return struct.pack(">I4s4sI", 16, b"ftyp", b"isom", 0x200) + b"\x00" * 64
 
 
 _GOOD = jpeg_bytes(seed=1)
@@ -160,6 +201,7 @@ BAD_CASES = [
     ("empty", _write("empty.jpg", b""), "empty file"),
     ("truncated-jpeg", _write("truncated.jpg", _GOOD[: len(_GOOD) * 6 // 10]), "truncated JPEG"),
     ("jpeg-header-then-garbage", _write("garbage.jpg", _GOOD[:600] + bytes(range(256)) * 20), "truncated JPEG"),
+    ("jpeg-corrupt-middle", _jpeg_corrupt_middle, "corrupt JPEG"),
     ("jpeg-broken-huffman-tables", _jpeg_broken_huffman, "undecodable JPEG"),
     ("png-bad-crc", _png_bad_crc, "bad CRC"),
     ("png-truncated", _png_truncated, "truncated PNG"),
@@ -170,15 +212,18 @@ BAD_CASES = [
     ("gif-as-jpg", _write("anim.jpg", b"GIF89a" + b"\x00" * 100), "a GIF image"),
     ("elf-as-png", _write("binary.png", b"\x7fELF\x02\x01\x01" + b"\x00" * 100), "an executable"),
     ("pixel-bomb", _write("bomb.png", pixel_bomb_png()), "decompression bomb"),
+    ("jpeg-pixel-bomb", _jpeg_bomb, "30000×30000 px"),
     ("over-size-limit", _write("huge.jpg", _GOOD[:-2] + b"\x00" * OVERSIZE_BYTES + b"\xff\xd9"), "over the 1 MB limit"),
     ("symlink-out-of-root", _symlink_out, "outside the camera folder"),
     ("dangling-symlink", _dangling, "does not exist"),
     ("directory-named-jpg", _directory, "not a regular file"),
-    ("clip-without-frames", _mp4_no_frames, "no decodable frames"),
-    ("garbage-as-mp4", _write("noise.mp4", bytes(range(256)) * 8), "not a known image or video format"),
+    ("clip-without-frames", _avi_no_frames, "clip has no decodable frames"),
+    ("mp4-header-only", _mp4_no_frames, "clip cannot be opened"),
+    ("mp4-half-written", _mp4_truncated, "clip cannot be opened"),
+    ("garbage-as-mp4", _write("noise.mp4", bytes(range(256)) * 8), "content is unrecognised binary data"),
     ("text-file", _write("readme.txt", b"camera log\n"), "unsupported file type .txt"),
-    ("clip-named-jpg", _write("clip.jpg", _mp4_named_jpg()), "must hold an image"),
-    ("photo-named-mp4", _write("photo.mp4", _GOOD), "must hold a video"),
+    ("clip-named-jpg", _write("clip.jpg", _mp4_named_jpg()), "extension .jpg does not match the content (MP4 video)"),
+    ("photo-named-mp4", _write("photo.mp4", _GOOD), "extension .mp4 does not match the content (JPEG image)"),
     ("deleted-before-read", _deleted, "vanished"),
 ]
 
