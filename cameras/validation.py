@@ -8,6 +8,7 @@ or OpenCV allocate a pixel (OpenCV's own limit is 2^30 pixels: 30000×30000 woul
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import re
@@ -106,11 +107,32 @@ def sniff(head: bytes) -> tuple[str, str]:
     return "", "unrecognised binary data"
 
 
+# Errors of the disk or the system, not of the file: the caller retries them later.
+TRANSIENT_ERRNOS = {
+    errno.EIO,
+    errno.EAGAIN,
+    errno.EBUSY,
+    errno.ESTALE,
+    errno.ETIMEDOUT,
+    errno.EINTR,
+    errno.ENOMEM,
+    errno.EMFILE,
+    errno.ENFILE,
+    errno.ENOSPC,
+}
+
+
 def inspect_upload(path: Path, *, camera_root: Path, max_bytes: int, max_pixels: int) -> Inspection:
+    """Never raises for anything the file does; raises OSError only for transient system
+    errors (TRANSIENT_ERRNOS), which say nothing about the file and are worth a retry."""
     try:
         return _inspect(Path(path), camera_root=Path(camera_root), max_bytes=max_bytes, max_pixels=max_pixels)
     except FileNotFoundError:
         return _reject("file vanished before it could be read")
+    except OSError as exc:
+        if exc.errno in TRANSIENT_ERRNOS:
+            raise
+        return _reject(f"could not be read: {exc.__class__.__name__}: {str(exc)[:200]}")
     except Exception as exc:  # noqa: BLE001 - whatever a hostile file does, it is a rejection
         return _reject(f"could not be read: {exc.__class__.__name__}: {str(exc)[:200]}")
 
@@ -130,8 +152,9 @@ def _inspect(path: Path, *, camera_root: Path, max_bytes: int, max_pixels: int) 
         st = os.stat(target)
         path = target
     if not stat.S_ISREG(st.st_mode):
-        kind = "a directory" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode) else "a device"
-        return _reject(f"not a regular file ({kind})")
+        kinds = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"))
+        kind = next((name for test, name in kinds if test(st.st_mode)), "a device")
+        return _reject(f"not a regular file ({kind})")  # never opened: reading a FIFO would block
     size = st.st_size
     if size == 0:
         return _reject("empty file (0 bytes)")
@@ -297,6 +320,8 @@ def _decode_image(source: Path | io.BytesIO, fmt: str, size: int, max_pixels: in
 
 def _exif_datetime(image: Image.Image) -> datetime | None:
     """DateTimeOriginal (Exif IFD), else DateTime (IFD0); anything unreadable is simply no time."""
+    if image.format == "PNG" and "exif" not in image.info:
+        return None  # Pillow's PNG getexif() would decode the whole image to look for a late eXIf chunk
     try:
         exif = image.getexif()
         raw = exif.get_ifd(0x8769).get(36867) or exif.get(306)

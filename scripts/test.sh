@@ -5,7 +5,6 @@ cd "$(dirname "$0")/.."
 . scripts/services.sh
 
 apt_ensure chromium chromium chromium-driver
-apt_ensure mosquitto mosquitto
 
 RUN=$(mktemp -d /tmp/homesec-test.XXXXXX); chmod 755 "$RUN"   # postgres must traverse it
 PGPORT=$(free_port); REDISPORT=$(free_port)

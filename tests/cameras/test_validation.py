@@ -11,7 +11,7 @@ from datetime import datetime
 import cv2
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from cameras.validation import inspect_upload
 from tests.cameras.corpus import BAD_CASES, GOOD_ODD_NAMES, good_clip, good_jpeg, good_png, jpeg_bytes, picture
@@ -124,12 +124,20 @@ def test_legitimate_jpeg_variants_pass_the_structure_check(folder, variant):
     assert (result.ok, result.reason, result.width, result.height) == (True, "", 640, 360)
 
 
-def test_a_large_png_is_accepted_on_its_crc_walk_without_a_full_decode(folder):
+def test_a_large_png_is_accepted_on_its_crc_walk_without_a_full_decode(folder, monkeypatch):
     path = folder / "big.png"
     cv2.imwrite(str(path), np.full((1800, 2600, 3), 90, np.uint8))  # 4.7 MP: over the full-decode bound
+
+    decoded = []
+    monkeypatch.setattr(PngImagePlugin.PngImageFile, "load", lambda self: decoded.append(self.size))
     result = inspect(path, folder)
-    assert (result.ok, result.width, result.height) == (True, 2600, 1800)
-    assert result.decode_ms < 5
+    assert (result.ok, result.reason, result.width, result.height) == (True, "", 2600, 1800)
+    assert decoded == []  # not even to look for EXIF
+
+
+def test_a_small_png_is_decoded_and_timed(folder):
+    result = inspect(good_png(folder / "small.png", w=640, h=360), folder)
+    assert result.ok and result.decode_ms > 0
 
 
 def test_content_wins_over_a_wrong_image_extension(folder):
