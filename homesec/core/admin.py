@@ -3,7 +3,7 @@ from django.shortcuts import redirect
 from django.urls import path
 
 from homesec.core.deadletters import dead_letter_discard, dead_letter_replay
-from homesec.core.models import ApiToken, DeadLetter, Heartbeat, LiveMessage, LoginFailure
+from homesec.core.models import ApiToken, Breaker, DeadLetter, Heartbeat, LiveMessage, LoginFailure
 from homesec.core.services import api_token_issue, api_token_revoke
 
 
@@ -104,3 +104,10 @@ class DeadLetterAdmin(ReadOnlyAdmin):
             count = dead_letter_replay(letters=list(DeadLetter.objects.all()))
             self.message_user(request, f"Replaying all {count} item(s).", messages.SUCCESS)
         return redirect("admin:core_deadletter_changelist")
+
+
+@admin.register(Breaker)
+class BreakerAdmin(ReadOnlyAdmin):
+    """Circuit breakers in front of remote services: open means work is waiting for it."""
+
+    list_display = ("name", "state", "opened_at", "changed_at", "last_error")
