@@ -183,6 +183,7 @@ CLOCK_JOBS = [
     "detections.services.detection_sweep",
     "cameras.services.camera_check_offline",
     "homesec.core.live.live_prune",
+    "events.services.event_close_due",
 ]
 
 # --- Detection -----------------------------------------------------------------------------
@@ -198,8 +199,15 @@ DETECT_MIN_CONFIDENCE = env_float("HOMESEC_DETECT_MIN_CONFIDENCE", 0.5, minimum=
 DETECT_MAX_AGE_H = env_float("HOMESEC_DETECT_MAX_AGE_H", 24.0, minimum=0.001)
 CLIP_SAMPLE_S = env_float("HOMESEC_CLIP_SAMPLE_S", 2.0, minimum=0.1)
 CLIP_MAX_FRAMES = env_int("HOMESEC_CLIP_MAX_FRAMES", 20, minimum=1, maximum=500)
-# The stage that takes ingests once their detections are stored (events, when they land).
-DETECT_NEXT_STAGE = env_str("HOMESEC_DETECT_NEXT_STAGE", "")
+# The stage that takes ingests once their detections are stored.
+DETECT_NEXT_STAGE = env_str("HOMESEC_DETECT_NEXT_STAGE", "events.tasks.events_add")
+
+# --- Events -------------------------------------------------------------------------------------
+# Fractions of a second are fine: tests run the real processes fast.
+EVENT_WINDOW_S = env_float("HOMESEC_EVENT_WINDOW_S", 90.0, minimum=0.01)
+EVENT_IDLE_S = env_float("HOMESEC_EVENT_IDLE_S", 30.0, minimum=0.01)
+EVENT_MAX_DETECTIONS = env_int("HOMESEC_EVENT_MAX_DETECTIONS", 500, minimum=1)
+LATE_AFTER_MIN = env_float("HOMESEC_LATE_AFTER_MIN", 10.0, minimum=0.0)
 
 # --- Built-in FTP receiver (off unless a port is given) ----------------------------------
 FTP_PORT = env_int("HOMESEC_FTP_PORT", 0, minimum=0, maximum=65535)

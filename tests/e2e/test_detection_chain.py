@@ -51,6 +51,16 @@ def test_photos_and_a_clip_become_detections_with_thumbnails_and_a_playable_copy
     )
     assert offsets == [0.0, 2.0, 4.0]
     assert Ingest.objects.get(path="Front Door/record.mp4").camera_id == "front_door"
+    # ... and grouped: the photos and the clip arrived together, so they are one event.
+    from events.models import Event
+
+    event = wait_for(lambda: Event.objects.filter(camera_id="front_door").first(), timeout=30, what="an event")
+    wait_for(
+        lambda: Event.objects.get(pk=event.pk).detection_count == Detection.objects.count(),
+        timeout=30,
+        what=lambda: list(Event.objects.values()),
+    )
+    assert Event.objects.count() == 1 and "person" in Event.objects.get().classes
     clip = wait_for(
         lambda: Clip.objects.filter(transcode="done").first(), timeout=60, what=lambda: list(Clip.objects.values())
     )

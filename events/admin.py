@@ -1,0 +1,25 @@
+from django.contrib import admin
+
+from events.models import Event
+from homesec.core.admin import ReadOnlyAdmin
+
+
+@admin.register(Event)
+class EventAdmin(ReadOnlyAdmin):
+    list_display = (
+        "id",
+        "camera",
+        "status",
+        "started_at",
+        "ended_at",
+        "detection_count",
+        "classes",
+        "max_confidence",
+        "close_reason",
+        "previous",
+        "late",
+    )
+    list_filter = ("status", "close_reason", "late", "camera")
+    search_fields = ("camera__name", "zones")
+    date_hierarchy = "started_at"
+    readonly_fields = ("detections",)

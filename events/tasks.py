@@ -1,0 +1,8 @@
+"""Thin django-q2 tasks for events."""
+
+from events import services
+
+
+def events_add(ingest_ids: list[int]) -> list[int]:
+    """The detection stage's hand-off (HOMESEC_DETECT_NEXT_STAGE)."""
+    return services.event_add_detections(ingest_ids=list(ingest_ids))
