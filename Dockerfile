@@ -1,42 +1,50 @@
 # homesec in one container: the same supervisor `make run` uses (web, workers, watcher,
-# and the FTP receiver when HOMESEC_FTP_PORT is set). Data lives in the /data volume.
+# and the FTP receiver when HOMESEC_FTP_PORT is set). Everything it keeps lives in /data.
+#
+#   docker build -t homesec .
+#   docker run -d --name homesec --init -p 8000:8000 -v homesec-data:/data homesec
+#
+# --init reaps the processes the supervisor kills (python as PID 1 does not).
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONUNBUFFERED=1 \
-    PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     HOMESEC_DATA_DIR=/data \
-    HOMESEC_CAMERA_ROOT=/data/cameras \
     HOMESEC_BIND=0.0.0.0 \
     PORT=8000 \
     HOMESEC_ALLOWED_HOSTS=localhost,127.0.0.1
 
-# OpenCV's headless wheel still links glib.
+# opencv-python-headless needs no libGL, but it links glib.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libglib2.0-0 \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml manage.py ./
 COPY homesec homesec
 COPY cameras cameras
 COPY detections detections
 COPY events events
 COPY alerts alerts
 COPY monitoring monitoring
-RUN pip install .
-COPY manage.py ./
 COPY templates templates
 COPY static static
+# Settings find templates, static files and manage.py next to the homesec package, so
+# homesec runs from /app (the working directory puts /app first on sys.path); the install
+# brings in the dependencies.
+RUN pip install --no-cache-dir . \
+ && rm -rf build ./*.egg-info
 
-RUN useradd --system --home /data --uid 1000 homesec \
- && mkdir -p /data/cameras \
- && chown -R homesec:homesec /data /app
+# A non-root user owns the data volume and the collected static files (collectstatic runs
+# at every start); /data is prepared before VOLUME so a new volume gets this ownership.
+RUN useradd --system --uid 1000 --user-group --home-dir /data --no-create-home homesec \
+ && mkdir -p /data /app/staticfiles \
+ && chown homesec:homesec /data /app/staticfiles
 USER homesec
 VOLUME /data
 EXPOSE 8000
 
-HEALTHCHECK --interval=30s --timeout=5s --start-period=60s \
-  CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=4)"
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('PORT', '8000'), timeout=4)"]
 
 CMD ["python", "manage.py", "run"]

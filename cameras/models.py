@@ -10,6 +10,11 @@ from django.db.models import Q
 from cameras.geometry import point_in_polygon, valid_polygon
 
 
+def default_time_zone() -> str:
+    # A callable, so HOMESEC_TIME_ZONE applies to new cameras without a new migration.
+    return settings.TIME_ZONE
+
+
 class Camera(models.Model):
     class Status(models.TextChoices):
         ONLINE = "online"
@@ -23,7 +28,7 @@ class Camera(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ONLINE)
     status_reason = models.CharField(max_length=300, blank=True)
     last_seen_at = models.DateTimeField(null=True, blank=True)
-    time_zone = models.CharField(max_length=64, default=settings.TIME_ZONE)
+    time_zone = models.CharField(max_length=64, default=default_time_zone)
     offline_after_min = models.PositiveIntegerField(
         null=True,
         blank=True,

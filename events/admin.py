@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from events.models import Event
+from events.models import ActivityCount, Event, SeverityLevel
 from homesec.core.admin import ReadOnlyAdmin
 
 
@@ -23,3 +23,17 @@ class EventAdmin(ReadOnlyAdmin):
     search_fields = ("camera__name", "zones")
     date_hierarchy = "started_at"
     readonly_fields = ("detections",)
+
+
+@admin.register(SeverityLevel)
+class SeverityLevelAdmin(admin.ModelAdmin):
+    """The one score -> level table. Edits apply to new assessments only."""
+
+    list_display = ("name", "min_score")
+    ordering = ("min_score",)
+
+
+@admin.register(ActivityCount)
+class ActivityCountAdmin(ReadOnlyAdmin):
+    list_display = ("camera", "hour_of_week", "count")
+    list_filter = ("camera",)

@@ -44,6 +44,23 @@ class Event(models.Model):
     chain_started_at = models.DateTimeField(help_text="When the activity began, across continuations.")
     late = models.BooleanField(default=False, help_text="Made from a backlog: shown, never alerted.")
 
+    class Assessment(models.TextChoices):
+        PENDING = "pending"
+        ASSESSED = "assessed"
+        FALLBACK = "fallback", "fallback (rules, the LLM was unavailable)"
+        FAILED = "failed"
+
+    assessment_state = models.CharField(max_length=8, choices=Assessment.choices, default=Assessment.PENDING)
+    risk_score = models.PositiveSmallIntegerField(null=True, blank=True)
+    risk_level = models.CharField(max_length=20, blank=True, help_text="From the severity table when scored.")
+    summary = models.TextField(blank=True)
+    reasoning = models.TextField(blank=True)
+    recommended_action = models.TextField(blank=True)
+    analyzer = models.CharField(max_length=8, blank=True, help_text="llm or rules")
+    provenance = models.JSONField(default=dict, blank=True, help_text="Model, prompt version, tokens, latency ...")
+    assessed_at = models.DateTimeField(null=True, blank=True)
+    assess_queued_at = models.DateTimeField(null=True, blank=True, help_text="When the sweep last re-sent it.")
+
     class Meta:
         ordering = ["-started_at"]
         constraints = [
@@ -52,3 +69,31 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"event {self.pk} on {self.camera_id} ({self.status})"
+
+
+class SeverityLevel(models.Model):
+    """The one table that turns a risk score into a level. Editing it changes new
+    assessments; stored ones keep the level they were given."""
+
+    name = models.CharField(max_length=20, unique=True)
+    min_score = models.PositiveSmallIntegerField(unique=True, help_text="Scores from this one up get this level.")
+
+    class Meta:
+        ordering = ["min_score"]
+
+    def __str__(self) -> str:
+        return f"{self.name} (from {self.min_score})"
+
+
+class ActivityCount(models.Model):
+    """How often a camera sees activity in each hour of the week (0 = Monday 00:00 local)."""
+
+    camera = models.ForeignKey(Camera, on_delete=models.CASCADE, related_name="activity_counts")
+    hour_of_week = models.PositiveSmallIntegerField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["camera", "hour_of_week"], name="activity_count_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.camera_id} hour {self.hour_of_week}: {self.count}"

@@ -18,8 +18,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from detections.models import Detection
+from events.assessment import ASSESS_TASK, activity_count_add
 from events.models import Event
 from homesec.core.live import live_publish
+from homesec.core.tasks import enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +44,7 @@ def event_close(*, event: Event, reason: str, now) -> bool:
         status=Event.Status.CLOSED, close_reason=reason, ended_at=now
     )
     if closed:
+        enqueue(ASSESS_TASK, event.pk, cluster="slow")  # the final assessment
         live_publish(
             stream="events",
             kind="event.closed",
@@ -92,6 +95,7 @@ def _open_event(camera_id: str, now, *, late: bool) -> Event:
     except IntegrityError:
         # Another worker opened this camera's event a moment ago: join it.
         return Event.objects.get(camera_id=camera_id, status=Event.Status.OPEN)
+    activity_count_add(camera=event.camera, moment=now)
     live_publish(stream="events", kind="event.opened", payload={"event": event.pk, "camera": camera_id})
     return event
 
@@ -124,6 +128,11 @@ def event_add_detections(*, ingest_ids: list[int], now=None) -> list[int]:
                 batch, found = found[:room], found[room:]
                 _add(event, batch, now)
                 touched.append(event.pk)
+                sure = any(d.label == "person" and d.confidence >= settings.FAST_PATH_CONFIDENCE for d in batch)
+                if sure and not event.late:
+                    # Fast path: assess now, in a task of its own; the event stays open and is
+                    # assessed again when it closes.
+                    enqueue(ASSESS_TASK, event.pk, cluster="slow")
     return touched
 
 
@@ -144,3 +153,26 @@ def _add(event: Event, batch: list[Detection], now) -> None:
     )
     if event.detection_count + len(batch) >= settings.EVENT_MAX_DETECTIONS:
         event_close(event=event, reason=Event.CloseReason.FULL, now=now)
+
+
+def event_sweep(*, now=None) -> dict[str, int]:
+    """Re-send what a lost task left undone: detections that never joined an event, and
+    closed events still waiting for their assessment."""
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=settings.INGEST_STALE_S)
+    orphans = list(
+        Detection.objects.filter(events__isnull=True, created_at__lt=stale)
+        .values_list("ingest_id", flat=True)
+        .distinct()[:1000]
+    )
+    if orphans:
+        event_add_detections(ingest_ids=orphans, now=now)
+    waiting = list(
+        Event.objects.filter(status=Event.Status.CLOSED, assessment_state=Event.Assessment.PENDING, ended_at__lt=stale)
+        .filter(Q(assess_queued_at__isnull=True) | Q(assess_queued_at__lt=stale))
+        .values_list("pk", flat=True)[:500]
+    )
+    Event.objects.filter(pk__in=waiting).update(assess_queued_at=now)
+    for pk in waiting:
+        enqueue(ASSESS_TASK, pk, cluster="slow")
+    return {"detections": len(orphans), "assessments": len(waiting)}

@@ -1,8 +1,12 @@
 """Thin django-q2 tasks for events."""
 
-from events import services
+from events import assessment, services
 
 
 def events_add(ingest_ids: list[int]) -> list[int]:
     """The detection stage's hand-off (HOMESEC_DETECT_NEXT_STAGE)."""
     return services.event_add_detections(ingest_ids=list(ingest_ids))
+
+
+def event_assess(event_id: int) -> None:
+    assessment.event_assess(event_id=event_id)

@@ -118,7 +118,7 @@ def env_port_range(name: str) -> range | None:
 
 def env_list(name: str, default: tuple[str, ...] = ()) -> list[str]:
     value = _raw(name)
-    if value is None:
+    if not value:
         return list(default)
     return [item.strip() for item in value.split(",") if item.strip()]
 

@@ -10,6 +10,8 @@ import os
 import secrets
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
 from homesec.env import (
     database_from_url,
     env_bool,
@@ -184,6 +186,7 @@ CLOCK_JOBS = [
     "cameras.services.camera_check_offline",
     "homesec.core.live.live_prune",
     "events.services.event_close_due",
+    "events.services.event_sweep",
 ]
 
 # --- Detection -----------------------------------------------------------------------------
@@ -208,6 +211,8 @@ EVENT_WINDOW_S = env_float("HOMESEC_EVENT_WINDOW_S", 90.0, minimum=0.01)
 EVENT_IDLE_S = env_float("HOMESEC_EVENT_IDLE_S", 30.0, minimum=0.01)
 EVENT_MAX_DETECTIONS = env_int("HOMESEC_EVENT_MAX_DETECTIONS", 500, minimum=1)
 LATE_AFTER_MIN = env_float("HOMESEC_LATE_AFTER_MIN", 10.0, minimum=0.0)
+# A person this sure gets the open event assessed at once (the fast path).
+FAST_PATH_CONFIDENCE = env_float("HOMESEC_FAST_PATH_CONFIDENCE", 0.90, minimum=0.0, maximum=1.0)
 
 # --- Built-in FTP receiver (off unless a port is given) ----------------------------------
 FTP_PORT = env_int("HOMESEC_FTP_PORT", 0, minimum=0, maximum=65535)
@@ -220,6 +225,11 @@ FTP_LOCKOUT_S = env_int("HOMESEC_FTP_LOCKOUT_S", 300, minimum=1)
 # --- Heartbeats and readiness -----------------------------------------------
 HEARTBEAT_INTERVAL_S = env_float("HOMESEC_HEARTBEAT_S", 1.0, minimum=0.1, maximum=2.0)
 HEARTBEAT_STALE_S = env_float("HOMESEC_HEARTBEAT_STALE_S", 5.0, minimum=1.0)
+if HEARTBEAT_STALE_S <= 2 * HEARTBEAT_INTERVAL_S:
+    raise ImproperlyConfigured(
+        f"HOMESEC_HEARTBEAT_STALE_S={HEARTBEAT_STALE_S} must be more than twice HOMESEC_HEARTBEAT_S="
+        f"{HEARTBEAT_INTERVAL_S}, or healthy processes would look dead"
+    )
 MIN_FREE_GB = env_float("HOMESEC_MIN_FREE_GB", 1.0, minimum=0)
 
 # --- Auth -----------------------------------------------------------------------

@@ -86,7 +86,13 @@ def admin_ensure(*, username: str, password: str | None) -> tuple[object, str | 
     generated = None
     if not password:
         generated = password = secrets.token_urlsafe(12)
-    user = user_model.objects.create_superuser(username=username, email="", password=password)
+    user = user_model.objects.filter(username=username).first()
+    if user is None:
+        user = user_model.objects.create_superuser(username=username, email="", password=password)
+    else:  # the named account exists but is no admin, and there is no admin at all
+        user.is_superuser = True
+        user.set_password(password)
+        user.save(update_fields=["is_superuser", "password"])
     user_set_role(user=user, role="admin")
     return user, generated
 

@@ -25,7 +25,7 @@ def _origin_allowed(origin: str | None) -> bool:
     if not origin:
         return False
     host = urlsplit(origin).hostname or ""
-    return validate_host(host, [h.strip("[]") for h in settings.ALLOWED_HOSTS] + ["testserver"])
+    return validate_host(host, [h.strip("[]") for h in settings.ALLOWED_HOSTS])
 
 
 class TokenOrSessionAuthMiddleware:

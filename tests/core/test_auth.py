@@ -117,3 +117,12 @@ def test_ensure_admin_uses_the_configured_credentials(capsys, client):
     call_command("ensure_admin")
     assert "password" not in capsys.readouterr().out
     assert client.login(username="root", password="given-password-1")
+
+
+@override_settings(ADMIN_USER="alex", ADMIN_PASSWORD="given-password-2")
+def test_ensure_admin_promotes_an_existing_account_of_that_name_when_there_is_no_admin(client, viewer):
+    get_user_model().objects.create_user("alex", password="old-password-1")
+    call_command("ensure_admin")
+    user = get_user_model().objects.get(username="alex")
+    assert user.is_superuser and user.is_staff
+    assert client.login(username="alex", password="given-password-2")

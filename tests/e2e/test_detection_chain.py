@@ -28,7 +28,7 @@ def astronaut_clip(path: Path, seconds: int = 5, fps: int = 10) -> None:
 
 
 def test_photos_and_a_clip_become_detections_with_thumbnails_and_a_playable_copy(tmp_path, spawn):
-    env, root = pipeline_env(tmp_path, HOMESEC_DETECTOR="opencv")
+    env, root = pipeline_env(tmp_path, HOMESEC_DETECTOR="opencv", HOMESEC_EVENT_IDLE_S="4")
     start_manage(spawn, env, ["watch_cameras"], ["worker"], ["worker", "--cluster", "slow", "--role", "slow-worker"])
     folder = root / "Front Door"
     folder.mkdir()
@@ -61,6 +61,14 @@ def test_photos_and_a_clip_become_detections_with_thumbnails_and_a_playable_copy
         what=lambda: list(Event.objects.values()),
     )
     assert Event.objects.count() == 1 and "person" in Event.objects.get().classes
+    # Quiet for the idle time: the clock closes the event and it is assessed, with provenance.
+    closed = wait_for(
+        lambda: Event.objects.filter(status="closed", assessment_state="assessed").first(),
+        timeout=40,
+        what=lambda: list(Event.objects.values("status", "assessment_state")),
+    )
+    assert closed.analyzer == "rules" and closed.risk_score is not None and closed.risk_level
+    assert "person: +25" in closed.reasoning and closed.provenance["analyzer"] == "rules"
     clip = wait_for(
         lambda: Clip.objects.filter(transcode="done").first(), timeout=60, what=lambda: list(Clip.objects.values())
     )
@@ -110,3 +118,27 @@ def _photo(seed: int) -> bytes:
     from tests.cameras.corpus import jpeg_bytes
 
     return jpeg_bytes(seed=seed)
+
+
+def test_a_sure_person_is_assessed_at_once_and_the_event_stays_one(tmp_path, spawn):
+    server = FakeDetector().start()  # it sees a person at 0.93: above the fast-path 0.90
+    try:
+        env, root = pipeline_env(tmp_path, HOMESEC_DETECTOR="http", HOMESEC_DETECTOR_URL=server.url)
+        start_manage(
+            spawn, env, ["watch_cameras"], ["worker"], ["worker", "--cluster", "slow", "--role", "slow-worker"]
+        )
+        from events.models import Event
+
+        (root / "porch").mkdir()
+        (root / "porch" / "a.jpg").write_bytes(_photo(1))
+        event = wait_for(
+            lambda: Event.objects.filter(assessment_state="assessed").first(),
+            timeout=30,
+            what=lambda: list(Event.objects.values()),
+        )
+        assert event.status == "open"  # assessed without waiting for the close
+        (root / "porch" / "b.jpg").write_bytes(_photo(2))
+        wait_for(lambda: Event.objects.get(pk=event.pk).detection_count == 2, timeout=30, what="the second photo")
+        assert Event.objects.count() == 1
+    finally:
+        server.stop()

@@ -148,3 +148,17 @@ def test_concurrent_workers_never_open_two_events_for_one_camera():
         t.join()
     event = Event.objects.get()
     assert (event.status, event.detection_count, event.detections.count()) == ("open", 16, 16)
+
+
+def test_the_sweep_groups_detections_whose_task_was_lost_and_resends_pending_assessments(settings):
+    from events.services import event_sweep
+
+    settings.INGEST_STALE_S = 60
+    upload(T0)  # its detections were stored, but the hand-off to events never ran
+    Detection.objects.update(created_at=T0 - timedelta(minutes=5))
+    assert event_sweep(now=T0)["detections"] == 1
+    event = Event.objects.get()
+    assert event.detection_count == 1
+    Event.objects.update(status="closed", ended_at=T0 - timedelta(minutes=5))
+    assert event_sweep(now=T0)["assessments"] == 1
+    assert event_sweep(now=T0)["assessments"] == 0  # not re-sent again within a stale period

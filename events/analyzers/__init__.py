@@ -1,0 +1,1 @@
+"""Analyzers turn an event into a risk assessment: `rules` (built in) and, later, `llm`."""
