@@ -4,16 +4,18 @@ provenance. The level always comes from the severity table when a score is writt
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from cameras.models import Camera
-from events.analyzers import rules
+from events.analyzers import llm, rules
 from events.models import ActivityCount, Event, SeverityLevel
 from homesec.core.live import live_publish
+from homesec.core.tasks import enqueue
 
 ASSESS_TASK = "events.tasks.event_assess"
 
@@ -37,9 +39,14 @@ def activity_count_add(*, camera: Camera, moment) -> None:
     ActivityCount.objects.filter(pk=row.pk).update(count=F("count") + 1)
 
 
+# The table's seed, and what applies if an operator empties it.
+DEFAULT_LEVELS = (("low", 0), ("medium", 30), ("high", 60), ("critical", 85))
+
+
 def risk_level_for(score: int) -> str:
-    level = SeverityLevel.objects.filter(min_score__lte=score).order_by("-min_score").first()
-    return level.name if level else "low"
+    levels = list(SeverityLevel.objects.values_list("name", "min_score")) or DEFAULT_LEVELS
+    eligible = [(minimum, name) for name, minimum in levels if minimum <= score]
+    return max(eligible)[1] if eligible else min((m, n) for n, m in levels)[1]
 
 
 def event_facts(event: Event) -> rules.Facts:
@@ -60,16 +67,60 @@ def event_facts(event: Event) -> rules.Facts:
     )
 
 
-def event_assess(*, event_id: int) -> Event | None:
-    event = Event.objects.select_related("camera").filter(pk=event_id).first()
-    if event is None or not event.detection_count:
-        return None
-    started = time.perf_counter()
-    verdict = rules.assess(event_facts(event))
+SYSTEM_PROMPT = (
+    "You assess the risk of what a home-security camera saw, for the household that owns it. "
+    "Weigh who or what was seen, where, when, for how long, and how unusual that is for this camera. "
+    "Answer with one JSON object only: risk_score (integer 0-100), summary (1-2 sentences), reasoning, "
+    "recommended_action, risk_factors (list of short strings)."
+)
+
+
+def event_prompt(event: Event, facts: rules.Facts, *, budget: int | None = None) -> list[dict]:
+    """The messages for the LLM, kept within HOMESEC_LLM_MAX_PROMPT_CHARS (no tokenizer is
+    available offline): the detection list is cut, saying how many were left out."""
+    budget = budget or settings.LLM_MAX_PROMPT_CHARS
+    camera, tz = event.camera, _zone(event.camera)
+    local = (event.captured_to or event.last_detection_at).astimezone(tz)
+    zones = ", ".join(f"{z.name} ({z.kind})" for z in camera.zones.filter(enabled=True)) or "none defined"
+    others = Event.objects.filter(started_at__gte=event.started_at - timedelta(minutes=10)).exclude(camera=camera)
+    recent = (
+        "; ".join(
+            f"{e.camera.name}: {', '.join(e.classes)} ({e.risk_level or 'not assessed'})"
+            for e in others.select_related("camera")[:10]
+        )
+        or "none"
+    )
+    if facts.history_days >= 7:
+        usual = f"{facts.hour_count} other events at this hour of the week in {facts.history_days:.0f} days"
+    else:
+        usual = f"unknown ({facts.history_days:.1f} days of history)"
+    head = [
+        f"Camera: {camera.name}",
+        f"Local time: {local:%A %Y-%m-%d %H:%M} ({tz.key})",
+        f"Zones: {zones}",
+        f"Activity has lasted {facts.dwell_s / 60:.1f} min (across back-to-back events).",
+        f"Usual activity: {usual}.",
+        f"Events on other cameras in the last 10 minutes: {recent}",
+        "Detections (class, confidence, box x,y,w,h in pixels, zones):",
+    ]
+    used = sum(len(line) + 1 for line in head) + len(SYSTEM_PROMPT) + 80
+    lines, total = [], 0
+    for d in event.detections.order_by("-confidence"):
+        total += 1
+        line = f"- {d.label} {d.confidence:.2f} ({d.x},{d.y},{d.width},{d.height}) {', '.join(d.zones) or '-'}"
+        if used + len(line) + 1 <= budget:
+            lines.append(line)
+            used += len(line) + 1
+    if total > len(lines):
+        lines.append(f"({total - len(lines)} more detections left out to keep this short)")
+    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": "\n".join(head + lines)}]
+
+
+def _rules_fields(event: Event, facts: rules.Facts, started: float) -> dict:
+    verdict = rules.assess(facts)
     labels = ", ".join(f"{n} {c}" for c, n in sorted(event.classes.items(), key=lambda kv: -kv[1]))
-    fields = {
+    return {
         "risk_score": verdict.score,
-        "risk_level": risk_level_for(verdict.score),
         "summary": f"{labels} seen by {event.camera.name}" + (" (still going on)" if event.status == "open" else ""),
         "reasoning": verdict.reasoning,
         "recommended_action": "Look at the snapshots." if verdict.score >= 60 else "No action needed.",
@@ -80,19 +131,64 @@ def event_assess(*, event_id: int) -> Event | None:
             "weights": rules.WEIGHTS,
             "latency_ms": round((time.perf_counter() - started) * 1000, 2),
         },
-        "assessed_at": timezone.now(),
     }
+
+
+def event_assess(*, event_id: int) -> Event | None:
+    event = Event.objects.select_related("camera").filter(pk=event_id).first()
+    if event is None or not event.detection_count:
+        return None
+    started = time.perf_counter()
+    facts = event_facts(event)
+    if settings.LLM_PROVIDERS:
+        messages = event_prompt(event, facts)
+        try:
+            answer = llm.analyze(messages)
+            fields = {key: answer.fields[key] for key in ("risk_score", "summary", "reasoning", "recommended_action")}
+            fields.update(
+                analyzer="llm",
+                assessment_state=Event.Assessment.ASSESSED,
+                provenance={
+                    **answer.provenance,
+                    "risk_factors": answer.fields["risk_factors"],
+                    "prompt_chars": sum(len(m["content"]) for m in messages),
+                },
+            )
+        except llm.LlmError as exc:
+            # No invented score: the rules assess, the event says so, and it is re-assessed later.
+            fields = _rules_fields(event, facts, started)
+            fields["assessment_state"] = Event.Assessment.FALLBACK
+            fields["provenance"]["llm_error"] = str(exc)[:1000]
+    else:
+        fields = _rules_fields(event, facts, started)
+    fields["risk_level"] = risk_level_for(fields["risk_score"])
+    fields["assessed_at"] = timezone.now()
     Event.objects.filter(pk=event.pk).update(**fields)
-    live_publish(
-        stream="events",
-        kind="event.assessed",
-        payload={
-            "event": event.pk,
-            "camera": event.camera_id,
-            "risk_score": verdict.score,
-            "risk_level": fields["risk_level"],
-        },
-    )
+    payload = {
+        "event": event.pk,
+        "camera": event.camera_id,
+        "risk_score": fields["risk_score"],
+        "risk_level": fields["risk_level"],
+        "analyzer": fields["analyzer"],
+    }
+    live_publish(stream="events", kind="event.assessed", payload=payload)
     for name, value in fields.items():
         setattr(event, name, value)
     return event
+
+
+def reassess_fallbacks() -> int:
+    """A clock job: events the rules assessed while the LLM was away are sent to it again
+    (at most once a minute each; the breaker keeps a down LLM from being hammered)."""
+    if not settings.LLM_PROVIDERS:
+        return 0
+    now = timezone.now()
+    waiting = list(
+        Event.objects.filter(assessment_state=Event.Assessment.FALLBACK)
+        .filter(Q(assess_queued_at__isnull=True) | Q(assess_queued_at__lt=now - timedelta(minutes=1)))
+        .values_list("pk", flat=True)[:20]
+    )
+    Event.objects.filter(pk__in=waiting).update(assess_queued_at=now)
+    for pk in waiting:
+        enqueue(ASSESS_TASK, pk, cluster="slow")
+    return len(waiting)

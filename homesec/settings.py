@@ -187,6 +187,7 @@ CLOCK_JOBS = [
     "homesec.core.live.live_prune",
     "events.services.event_close_due",
     "events.services.event_sweep",
+    "events.assessment.reassess_fallbacks",
 ]
 
 # --- Detection -----------------------------------------------------------------------------
@@ -211,6 +212,33 @@ EVENT_WINDOW_S = env_float("HOMESEC_EVENT_WINDOW_S", 90.0, minimum=0.01)
 EVENT_IDLE_S = env_float("HOMESEC_EVENT_IDLE_S", 30.0, minimum=0.01)
 EVENT_MAX_DETECTIONS = env_int("HOMESEC_EVENT_MAX_DETECTIONS", 500, minimum=1)
 LATE_AFTER_MIN = env_float("HOMESEC_LATE_AFTER_MIN", 10.0, minimum=0.0)
+
+
+# --- Assessment by a language model (optional; without one the rules analyzer scores) ---------
+def _llm_providers() -> list[tuple[str, str, str]]:
+    """HOMESEC_LLM_PROVIDERS = "url|model|key;url|model" (tried in order), else the single
+    HOMESEC_LLM_URL / _MODEL / _API_KEY."""
+    raw = env_str("HOMESEC_LLM_PROVIDERS")
+    entries = [e for e in raw.split(";") if e.strip()] if raw else []
+    if not entries and env_str("HOMESEC_LLM_URL"):
+        entries = [
+            f"{env_str('HOMESEC_LLM_URL')}|{env_str('HOMESEC_LLM_MODEL', 'default')}|{env_str('HOMESEC_LLM_API_KEY')}"
+        ]
+    providers = []
+    for entry in entries:
+        parts = [p.strip() for p in entry.split("|")] + ["", ""]
+        if not parts[0].startswith(("http://", "https://")) or not parts[1]:
+            raise ImproperlyConfigured(f"HOMESEC_LLM_PROVIDERS entry {parts[0]!r} must look like url|model|key")
+        providers.append((parts[0], parts[1], parts[2]))
+    return providers
+
+
+LLM_PROVIDERS = _llm_providers()
+LLM_TIMEOUT_S = env_float("HOMESEC_LLM_TIMEOUT_S", 60.0, minimum=0.1)
+LLM_TEMPERATURE = env_float("HOMESEC_LLM_TEMPERATURE", 0.2, minimum=0.0, maximum=2.0)
+LLM_COOLDOWN_S = env_float("HOMESEC_LLM_COOLDOWN_S", 60.0, minimum=0.1)
+LLM_MAX_PROMPT_CHARS = env_int("HOMESEC_LLM_MAX_PROMPT_CHARS", 6000, minimum=500)
+
 # A person this sure gets the open event assessed at once (the fast path).
 FAST_PATH_CONFIDENCE = env_float("HOMESEC_FAST_PATH_CONFIDENCE", 0.90, minimum=0.0, maximum=1.0)
 
@@ -292,5 +320,5 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django-q": {"level": "WARNING"}, "daphne": {"level": "WARNING"}},
+    "loggers": {"django-q": {"level": "WARNING"}, "daphne": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
 }
