@@ -1,11 +1,19 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
-from events.models import ActivityCount, Event, SeverityLevel
+from events.assessment import (
+    prompt_replay_start,
+    prompt_version_activate,
+    prompt_version_roll_back,
+    prompt_version_save,
+)
+from events.models import ActivityCount, Event, PromptReplay, PromptVersion, SeverityLevel
 from homesec.core.admin import ReadOnlyAdmin
 
 
 @admin.register(Event)
-class EventAdmin(ReadOnlyAdmin):
+class EventAdmin(admin.ModelAdmin):
     list_display = (
         "id",
         "camera",
@@ -22,7 +30,24 @@ class EventAdmin(ReadOnlyAdmin):
     list_filter = ("status", "close_reason", "late", "camera")
     search_fields = ("camera__name", "zones")
     date_hierarchy = "started_at"
-    readonly_fields = ("detections",)
+    review_fields = ("reviewed", "review_notes", "feedback", "expected_level")
+    actions = ("replay_with_newest_prompt",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def get_readonly_fields(self, request, obj=None):
+        # Everything but the review is the system's record.
+        return [f.name for f in Event._meta.fields if f.name not in self.review_fields] + ["detections"]
+
+    @admin.action(description="Replay the newest prompt version on these events (changes nothing)")
+    def replay_with_newest_prompt(self, request, queryset):
+        prompt = PromptVersion.objects.order_by("-version").first()
+        if prompt is None:
+            self.message_user(request, "There is no prompt version yet.", messages.WARNING)
+            return
+        replay = prompt_replay_start(prompt=prompt, event_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, f"Replaying {prompt} on {queryset.count()} event(s): see {replay}.")
 
 
 @admin.register(SeverityLevel)
@@ -37,3 +62,66 @@ class SeverityLevelAdmin(admin.ModelAdmin):
 class ActivityCountAdmin(ReadOnlyAdmin):
     list_display = ("camera", "hour_of_week", "count")
     list_filter = ("camera",)
+
+
+@admin.register(PromptVersion)
+class PromptVersionAdmin(admin.ModelAdmin):
+    """Editing a version saves a new one; activate it, or roll back to the one before."""
+
+    list_display = ("version", "active", "note", "created_at")
+    fields = ("system_prompt", "note", "version", "active", "created_at")
+    readonly_fields = ("version", "active", "created_at")
+    actions = ("activate", "roll_back", "replay_recent")
+
+    def save_model(self, request, obj, form, change):
+        new = prompt_version_save(text=obj.system_prompt, note=obj.note)
+        obj.pk, obj.version = new.pk, new.version
+        self.message_user(request, f"Saved as {new}; activate it to use it.")
+
+    @admin.action(description="Activate the selected version")
+    def activate(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one version.", messages.WARNING)
+            return
+        prompt_version_activate(prompt=queryset.get())
+        self.message_user(request, f"{queryset.get()} is active.")
+
+    @admin.action(description="Roll back to the version before the active one")
+    def roll_back(self, request, queryset):
+        previous = prompt_version_roll_back()
+        self.message_user(request, f"{previous} is active." if previous else "Nothing to roll back to.")
+
+    @admin.action(description="Replay on the 50 most recent assessed events (changes nothing)")
+    def replay_recent(self, request, queryset):
+        ids = list(Event.objects.exclude(risk_score=None).order_by("-started_at").values_list("pk", flat=True)[:50])
+        for prompt in queryset:
+            prompt_replay_start(prompt=prompt, event_ids=ids)
+        self.message_user(request, f"Replaying {queryset.count()} version(s) on {len(ids)} event(s).")
+
+
+@admin.register(PromptReplay)
+class PromptReplayAdmin(ReadOnlyAdmin):
+    list_display = ("prompt", "status", "created_at", "finished_at")
+    readonly_fields = ("prompt", "status", "created_at", "finished_at", "comparison")
+    fields = readonly_fields
+
+    @admin.display(description="old and new, side by side")
+    def comparison(self, obj):
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{} {}</td><td>{} {}</td><td>{}</td></tr>",
+            (
+                (
+                    r["event"],
+                    r["camera"],
+                    r["old_score"],
+                    r["old_level"],
+                    r["new_score"],
+                    r["new_level"],
+                    r.get("error", ""),
+                )
+                for r in obj.results
+            ),
+        )
+        header = "<tr><th>event</th><th>camera</th><th>old</th><th>new</th><th>error</th></tr>"
+        return format_html("<table>{}{}</table>", mark_safe(header), rows)

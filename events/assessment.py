@@ -8,12 +8,13 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from cameras.models import Camera
 from events.analyzers import llm, rules
-from events.models import ActivityCount, Event, SeverityLevel
+from events.models import ActivityCount, Event, PromptReplay, PromptVersion, SeverityLevel
 from homesec.core.live import live_publish
 from homesec.core.tasks import enqueue
 
@@ -75,7 +76,15 @@ SYSTEM_PROMPT = (
 )
 
 
-def event_prompt(event: Event, facts: rules.Facts, *, budget: int | None = None) -> list[dict]:
+def active_prompt() -> tuple[str, int | None]:
+    """The active prompt version's text and number; the built-in one when none is active."""
+    active = PromptVersion.objects.filter(active=True).first()
+    return (active.system_prompt, active.version) if active else (SYSTEM_PROMPT, None)
+
+
+def event_prompt(
+    event: Event, facts: rules.Facts, *, budget: int | None = None, system: str | None = None
+) -> list[dict]:
     """The messages for the LLM, kept within HOMESEC_LLM_MAX_PROMPT_CHARS (no tokenizer is
     available offline): the detection list is cut, saying how many were left out."""
     budget = budget or settings.LLM_MAX_PROMPT_CHARS
@@ -103,7 +112,8 @@ def event_prompt(event: Event, facts: rules.Facts, *, budget: int | None = None)
         f"Events on other cameras in the last 10 minutes: {recent}",
         "Detections (class, confidence, box x,y,w,h in pixels, zones):",
     ]
-    used = sum(len(line) + 1 for line in head) + len(SYSTEM_PROMPT) + 80
+    system = system if system is not None else active_prompt()[0]
+    used = sum(len(line) + 1 for line in head) + len(system) + 80
     lines, total = [], 0
     for d in event.detections.order_by("-confidence"):
         total += 1
@@ -113,7 +123,7 @@ def event_prompt(event: Event, facts: rules.Facts, *, budget: int | None = None)
             used += len(line) + 1
     if total > len(lines):
         lines.append(f"({total - len(lines)} more detections left out to keep this short)")
-    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": "\n".join(head + lines)}]
+    return [{"role": "system", "content": system}, {"role": "user", "content": "\n".join(head + lines)}]
 
 
 def _rules_fields(event: Event, facts: rules.Facts, started: float) -> dict:
@@ -141,7 +151,8 @@ def event_assess(*, event_id: int) -> Event | None:
     started = time.perf_counter()
     facts = event_facts(event)
     if settings.LLM_PROVIDERS:
-        messages = event_prompt(event, facts)
+        system, version = active_prompt()
+        messages = event_prompt(event, facts, system=system)
         try:
             answer = llm.analyze(messages)
             fields = {key: answer.fields[key] for key in ("risk_score", "summary", "reasoning", "recommended_action")}
@@ -152,6 +163,7 @@ def event_assess(*, event_id: int) -> Event | None:
                     **answer.provenance,
                     "risk_factors": answer.fields["risk_factors"],
                     "prompt_chars": sum(len(m["content"]) for m in messages),
+                    "prompt_version": version,
                 },
             )
         except llm.LlmError as exc:
@@ -192,3 +204,57 @@ def reassess_fallbacks() -> int:
     for pk in waiting:
         enqueue(ASSESS_TASK, pk, cluster="slow")
     return len(waiting)
+
+
+def prompt_version_save(*, text: str, note: str = "") -> PromptVersion:
+    """An edit is a new version (not active until someone activates it)."""
+    last = PromptVersion.objects.order_by("-version").values_list("version", flat=True).first() or 0
+    return PromptVersion.objects.create(version=last + 1, system_prompt=text, note=note)
+
+
+def prompt_version_activate(*, prompt: PromptVersion) -> None:
+    with transaction.atomic():
+        PromptVersion.objects.filter(active=True).update(active=False)
+        PromptVersion.objects.filter(pk=prompt.pk).update(active=True)
+
+
+def prompt_version_roll_back() -> PromptVersion | None:
+    """Activate the version before the active one."""
+    active = PromptVersion.objects.filter(active=True).first()
+    if active is None:
+        return None
+    previous = PromptVersion.objects.filter(version__lt=active.version).order_by("-version").first()
+    if previous is not None:
+        prompt_version_activate(prompt=previous)
+    return previous
+
+
+def prompt_replay_start(*, prompt: PromptVersion, event_ids: list[int]) -> PromptReplay:
+    replay = PromptReplay.objects.create(prompt=prompt, event_ids=list(event_ids))
+    enqueue("events.tasks.prompt_replay", replay.pk, cluster="slow")
+    return replay
+
+
+def prompt_replay_run(*, replay_id: int) -> PromptReplay | None:
+    """Score each event with the replay's prompt; the events themselves are not changed."""
+    replay = PromptReplay.objects.select_related("prompt").filter(pk=replay_id, status="pending").first()
+    if replay is None:
+        return None
+    results = []
+    for event in Event.objects.select_related("camera").filter(pk__in=replay.event_ids):
+        row = {
+            "event": event.pk,
+            "camera": event.camera.name,
+            "old_score": event.risk_score,
+            "old_level": event.risk_level,
+            "old_analyzer": event.analyzer,
+        }
+        try:
+            answer = llm.analyze(event_prompt(event, event_facts(event), system=replay.prompt.system_prompt))
+            row.update(new_score=answer.fields["risk_score"], new_level=risk_level_for(answer.fields["risk_score"]))
+        except llm.LlmError as exc:
+            row.update(new_score=None, new_level="", error=str(exc)[:300])
+        results.append(row)
+    PromptReplay.objects.filter(pk=replay.pk).update(status="done", results=results, finished_at=timezone.now())
+    replay.refresh_from_db()
+    return replay

@@ -61,6 +61,17 @@ class Event(models.Model):
     assessed_at = models.DateTimeField(null=True, blank=True)
     assess_queued_at = models.DateTimeField(null=True, blank=True, help_text="When the sweep last re-sent it.")
 
+    class Feedback(models.TextChoices):
+        ACCURATE = "accurate"
+        FALSE_POSITIVE = "false_positive", "false positive"
+        MISSED_THREAT = "missed_threat", "missed threat"
+        SEVERITY_WRONG = "severity_wrong", "severity wrong"
+
+    reviewed = models.BooleanField(default=False)
+    review_notes = models.TextField(blank=True)
+    feedback = models.CharField(max_length=16, choices=Feedback.choices, blank=True)
+    expected_level = models.CharField(max_length=20, blank=True, help_text="With 'severity wrong': what it should be.")
+
     class Meta:
         ordering = ["-started_at"]
         constraints = [
@@ -97,3 +108,43 @@ class ActivityCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.camera_id} hour {self.hour_of_week}: {self.count}"
+
+
+class PromptVersion(models.Model):
+    """The LLM's instructions, versioned: an edit makes a new version; one is active."""
+
+    version = models.PositiveIntegerField(unique=True, editable=False)
+    system_prompt = models.TextField()
+    note = models.CharField(max_length=200, blank=True, help_text="What changed, and why.")
+    active = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["active"], condition=Q(active=True), name="prompt_one_active_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"v{self.version}" + (" (active)" if self.active else "")
+
+
+class PromptReplay(models.Model):
+    """A prompt version tried on stored events, without changing them: old and new side by side."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DONE = "done"
+
+    prompt = models.ForeignKey(PromptVersion, on_delete=models.CASCADE, related_name="replays")
+    event_ids = models.JSONField(default=list)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    results = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"replay of {self.prompt} on {len(self.event_ids)} events ({self.status})"

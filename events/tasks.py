@@ -10,3 +10,7 @@ def events_add(ingest_ids: list[int]) -> list[int]:
 
 def event_assess(event_id: int) -> None:
     assessment.event_assess(event_id=event_id)
+
+
+def prompt_replay(replay_id: int) -> None:
+    assessment.prompt_replay_run(replay_id=replay_id)

@@ -1,0 +1,55 @@
+"""`manage.py reassess`: assess stored events again, by id, by date range, or fallbacks only."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, time
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from events.assessment import event_assess
+from events.models import Event
+
+
+def _day(value: str, *, end: bool):
+    try:
+        day = datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError:
+        raise CommandError(f"{value!r} is not a date like 2026-11-24") from None
+    return timezone.make_aware(datetime.combine(day, time.max if end else time.min))
+
+
+class Command(BaseCommand):
+    help = "Assess events again (with the LLM when configured, else the rules)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("event_ids", nargs="*", type=int, help="Event ids.")
+        parser.add_argument("--since", help="First day, YYYY-MM-DD (local time).")
+        parser.add_argument("--until", help="Last day, YYYY-MM-DD (local time).")
+        parser.add_argument("--fallbacks", action="store_true", help="Only events the rules assessed as a fallback.")
+
+    def handle(self, *args, event_ids, since=None, until=None, fallbacks=False, **options):
+        events = Event.objects.exclude(detection_count=0).order_by("started_at")
+        if event_ids:
+            events = events.filter(pk__in=event_ids)
+        if since:
+            events = events.filter(started_at__gte=_day(since, end=False))
+        if until:
+            events = events.filter(started_at__lte=_day(until, end=True))
+        if fallbacks:
+            events = events.filter(assessment_state=Event.Assessment.FALLBACK)
+        if not (event_ids or since or until or fallbacks):
+            raise CommandError("say which events: ids, --since/--until, or --fallbacks")
+        ids = list(events.values_list("pk", flat=True))
+        changed = 0
+        for n, pk in enumerate(ids, 1):
+            before = Event.objects.values_list("risk_score", flat=True).get(pk=pk)
+            after = event_assess(event_id=pk)
+            changed += after is not None and after.risk_score != before
+            done = round(30 * n / len(ids))
+            sys.stderr.write(f"\r[{'#' * done}{' ' * (30 - done)}] {n}/{len(ids)}")
+            sys.stderr.flush()
+        if ids:
+            sys.stderr.write("\n")
+        self.stdout.write(f"Re-assessed {len(ids)} event(s); {changed} got a different score.")
