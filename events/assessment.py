@@ -3,10 +3,12 @@ provenance. The level always comes from the severity table when a score is writt
 
 from __future__ import annotations
 
+import base64
 import time
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
+import cv2
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
@@ -123,7 +125,30 @@ def event_prompt(
             used += len(line) + 1
     if total > len(lines):
         lines.append(f"({total - len(lines)} more detections left out to keep this short)")
-    return [{"role": "system", "content": system}, {"role": "user", "content": "\n".join(head + lines)}]
+    text = "\n".join(head + lines)
+    frames = key_frames(event) if settings.LLM_VISION else []
+    if not frames:
+        return [{"role": "system", "content": system}, {"role": "user", "content": text}]
+    parts = [{"type": "text", "text": text}] + [{"type": "image_url", "image_url": {"url": url}} for url in frames]
+    return [{"role": "system", "content": system}, {"role": "user", "content": parts}]
+
+
+def key_frames(event: Event, limit: int = 4, side: int = 512) -> list[str]:
+    """Up to `limit` annotated thumbnails (the most confident detections first), resized,
+    as data URIs for a vision model."""
+    urls, seen = [], set()
+    for thumb in event.detections.order_by("-confidence").values_list("thumbnail", flat=True):
+        if not thumb or thumb in seen or len(urls) >= limit:
+            continue
+        seen.add(thumb)
+        image = cv2.imread(str(settings.MEDIA_ROOT / thumb))
+        if image is None:
+            continue
+        scale = min(1.0, side / max(image.shape[:2]))
+        image = cv2.resize(image, (round(image.shape[1] * scale), round(image.shape[0] * scale)))
+        data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes()
+        urls.append("data:image/jpeg;base64," + base64.b64encode(data).decode())
+    return urls
 
 
 def _rules_fields(event: Event, facts: rules.Facts, started: float) -> dict:
@@ -162,7 +187,7 @@ def event_assess(*, event_id: int) -> Event | None:
                 provenance={
                     **answer.provenance,
                     "risk_factors": answer.fields["risk_factors"],
-                    "prompt_chars": sum(len(m["content"]) for m in messages),
+                    "prompt_chars": sum(len(str(m["content"])) for m in messages),
                     "prompt_version": version,
                 },
             )

@@ -238,6 +238,8 @@ LLM_TIMEOUT_S = env_float("HOMESEC_LLM_TIMEOUT_S", 60.0, minimum=0.1)
 LLM_TEMPERATURE = env_float("HOMESEC_LLM_TEMPERATURE", 0.2, minimum=0.0, maximum=2.0)
 LLM_COOLDOWN_S = env_float("HOMESEC_LLM_COOLDOWN_S", 60.0, minimum=0.1)
 LLM_MAX_PROMPT_CHARS = env_int("HOMESEC_LLM_MAX_PROMPT_CHARS", 6000, minimum=500)
+# Send up to 4 key frames (annotated thumbnails) to a vision model as data-URI images.
+LLM_VISION = env_bool("HOMESEC_LLM_VISION", False)
 
 # A person this sure gets the open event assessed at once (the fast path).
 FAST_PATH_CONFIDENCE = env_float("HOMESEC_FAST_PATH_CONFIDENCE", 0.90, minimum=0.0, maximum=1.0)

@@ -28,7 +28,17 @@ def astronaut_clip(path: Path, seconds: int = 5, fps: int = 10) -> None:
 
 
 def test_photos_and_a_clip_become_detections_with_thumbnails_and_a_playable_copy(tmp_path, spawn):
-    env, root = pipeline_env(tmp_path, HOMESEC_DETECTOR="opencv", HOMESEC_EVENT_IDLE_S="4")
+    from tests.events.fake_llm import GOOD, FakeLLM
+
+    llm = FakeLLM().start()  # down for its first request, then answering
+    llm.script = ["error500"]
+    env, root = pipeline_env(
+        tmp_path,
+        HOMESEC_DETECTOR="opencv",
+        HOMESEC_EVENT_IDLE_S="4",
+        HOMESEC_LLM_URL=llm.url,
+        HOMESEC_LLM_MODEL="qwen3-8b",
+    )
     start_manage(spawn, env, ["watch_cameras"], ["worker"], ["worker", "--cluster", "slow", "--role", "slow-worker"])
     folder = root / "Front Door"
     folder.mkdir()
@@ -61,14 +71,26 @@ def test_photos_and_a_clip_become_detections_with_thumbnails_and_a_playable_copy
         what=lambda: list(Event.objects.values()),
     )
     assert Event.objects.count() == 1 and "person" in Event.objects.get().classes
-    # Quiet for the idle time: the clock closes the event and it is assessed, with provenance.
+    # Quiet for the idle time: the clock closes the event. The LLM fails its first request, so
+    # the rules assess it as a fallback; the clock sends it back, and the LLM's answer is stored
+    # with full provenance.
     closed = wait_for(
-        lambda: Event.objects.filter(status="closed", assessment_state="assessed").first(),
-        timeout=40,
-        what=lambda: list(Event.objects.values("status", "assessment_state")),
+        lambda: Event.objects.filter(status="closed", analyzer="llm").first(),
+        timeout=60,
+        what=lambda: list(Event.objects.values("status", "assessment_state", "analyzer", "provenance")),
     )
-    assert closed.analyzer == "rules" and closed.risk_score is not None and closed.risk_level
-    assert "person: +25" in closed.reasoning and closed.provenance["analyzer"] == "rules"
+    assert (closed.assessment_state, closed.risk_score, closed.risk_level) == ("assessed", 72, "high")
+    assert closed.summary == GOOD["summary"]
+    provenance = closed.provenance
+    assert (provenance["provider"], provenance["model"], provenance["tokens_in"], provenance["tokens_out"]) == (
+        llm.url,
+        "qwen3-8b",
+        321,
+        54,
+    )
+    assert provenance["latency_ms"] > 0 and provenance["raw"] and "prompt_version" in provenance
+    assert len(llm.requests) >= 2  # the failed one, then the re-assessment
+    llm.stop()
     clip = wait_for(
         lambda: Clip.objects.filter(transcode="done").first(), timeout=60, what=lambda: list(Clip.objects.values())
     )

@@ -158,3 +158,17 @@ def test_the_prompt_carries_the_facts_and_stays_within_its_budget(event):
     assert "Camera: Front Door" in text and "Local time: Tuesday 2026-11-24 03:00 (Europe/Berlin)" in text
     assert "Usual activity: unknown" in text and "more detections left out" in text
     assert sum(len(m["content"]) for m in messages) <= 2000
+
+
+def test_with_vision_the_key_frames_go_along_as_data_uri_images(llm, event, settings, tmp_path):
+    import cv2
+    import numpy as np
+
+    settings.LLM_VISION, settings.MEDIA_ROOT = True, tmp_path
+    (tmp_path / "thumbs").mkdir()
+    cv2.imwrite(str(tmp_path / "thumbs" / "a.jpg"), np.full((360, 640, 3), 80, np.uint8))
+    Detection.objects.update(thumbnail="thumbs/a.jpg")
+    assert event_assess(event_id=event.pk).analyzer == "llm"
+    parts = llm.requests[0]["body"]["messages"][1]["content"]
+    assert parts[0]["type"] == "text" and "Camera: Front Door" in parts[0]["text"]
+    assert len(parts) == 2 and parts[1]["image_url"]["url"].startswith("data:image/jpeg;base64,")
