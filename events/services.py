@@ -38,6 +38,10 @@ def _due(now) -> Q:
     return Q(started_at__lte=now - _window()) | Q(last_detection_at__lte=now - _idle())
 
 
+def _close_reason(event: Event, now) -> str:
+    return Event.CloseReason.WINDOW if event.started_at <= now - _window() else Event.CloseReason.IDLE
+
+
 def event_close(*, event: Event, reason: str, now) -> bool:
     """Close an open event; False when it was closed already (by another worker)."""
     closed = Event.objects.filter(pk=event.pk, status=Event.Status.OPEN).update(
@@ -58,7 +62,7 @@ def event_close_due(*, now=None) -> list[int]:
     now = now or timezone.now()
     closed = []
     for event in Event.objects.filter(_due(now), status=Event.Status.OPEN):
-        reason = Event.CloseReason.WINDOW if event.started_at <= now - _window() else Event.CloseReason.IDLE
+        reason = _close_reason(event, now)
         with transaction.atomic():
             if event_close(event=event, reason=reason, now=now):
                 closed.append(event.pk)
@@ -71,7 +75,7 @@ def _open_event(camera_id: str, now, *, late: bool) -> Event:
     if current is not None:
         if current.started_at > now - _window() and current.last_detection_at > now - _idle():
             return current
-        reason = Event.CloseReason.WINDOW if current.started_at <= now - _window() else Event.CloseReason.IDLE
+        reason = _close_reason(current, now)
         event_close(event=current, reason=reason, now=now)
     # A new event right after one that ended by its window or its size continues it.
     before = (
