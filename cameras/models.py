@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -47,6 +49,15 @@ class Camera(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def zoneinfo(self) -> ZoneInfo:
+        """The camera's time zone; the household's when the console holds a bad name, so a
+        typo never stops ingest, assessment or alerting."""
+        try:
+            return ZoneInfo(self.time_zone)
+        except Exception:  # noqa: BLE001 - ZoneInfo raises several kinds for a bad name
+            return ZoneInfo(settings.TIME_ZONE)
 
 
 class Zone(models.Model):

@@ -10,7 +10,6 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -195,7 +194,7 @@ def _examine(row: Ingest) -> str | tuple[Ingest, str, dict]:
         _camera_saw_upload(camera, rejected=True, reason=reason, now=now)
         return Ingest.Status.REJECTED
     when, source = capture_time(
-        name=absolute.name, exif=inspection.exif_datetime, mtime=row.mtime_ns / 1e9, tz=_zone(camera.time_zone)
+        name=absolute.name, exif=inspection.exif_datetime, mtime=row.mtime_ns / 1e9, tz=camera.zoneinfo
     )
     return (
         row,
@@ -280,13 +279,6 @@ def _store_one(row: Ingest, digest: str, fields: dict, now) -> str:
         reason = f"same content as {first.path}" if first else "same content as an earlier upload"
         _finish(row, status=Ingest.Status.DUPLICATE, reason=reason, now=now, duplicate_of=first, **fields)
         return Ingest.Status.DUPLICATE
-
-
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except Exception:  # noqa: BLE001 - a bad zone in the admin must not stop ingest
-        return ZoneInfo(settings.TIME_ZONE)
 
 
 def _finish(row: Ingest, *, status: str, now, reason: str = "", **fields) -> None:

@@ -28,16 +28,9 @@ def hour_of_week(moment, tz: ZoneInfo) -> int:
     return local.weekday() * 24 + local.hour
 
 
-def _zone(camera: Camera) -> ZoneInfo:
-    try:
-        return ZoneInfo(camera.time_zone)
-    except Exception:  # noqa: BLE001 - a bad zone in the console must not stop assessments
-        return ZoneInfo(settings.TIME_ZONE)
-
-
 def activity_count_add(*, camera: Camera, moment) -> None:
     """Count one event at this hour of the week for the camera (its usual activity)."""
-    how = hour_of_week(moment, _zone(camera))
+    how = hour_of_week(moment, camera.zoneinfo)
     row, _ = ActivityCount.objects.get_or_create(camera=camera, hour_of_week=how)
     ActivityCount.objects.filter(pk=row.pk).update(count=F("count") + 1)
 
@@ -46,15 +39,28 @@ def activity_count_add(*, camera: Camera, moment) -> None:
 DEFAULT_LEVELS = (("low", 0), ("medium", 30), ("high", 60), ("critical", 85))
 
 
+def _levels() -> list[tuple[str, int]]:
+    return list(SeverityLevel.objects.values_list("name", "min_score")) or list(DEFAULT_LEVELS)
+
+
 def risk_level_for(score: int) -> str:
-    levels = list(SeverityLevel.objects.values_list("name", "min_score")) or DEFAULT_LEVELS
+    levels = _levels()
     eligible = [(minimum, name) for name, minimum in levels if minimum <= score]
     return max(eligible)[1] if eligible else min((m, n) for n, m in levels)[1]
 
 
+def level_names() -> list[str]:
+    """The level names from the lowest to the highest: how levels compare."""
+    return [name for name, _ in sorted(_levels(), key=lambda level: level[1])]
+
+
+def level_min_score(name: str) -> int | None:
+    return dict(_levels()).get(name)
+
+
 def event_facts(event: Event) -> rules.Facts:
     camera = event.camera
-    tz = _zone(camera)
+    tz = camera.zoneinfo
     moment = event.captured_to or event.last_detection_at
     counted = ActivityCount.objects.filter(camera=camera, hour_of_week=hour_of_week(moment, tz)).first()
     zone_kinds = {kind for kinds in event.detections.values_list("zone_kinds", flat=True) for kind in kinds}
@@ -90,7 +96,7 @@ def event_prompt(
     """The messages for the LLM, kept within HOMESEC_LLM_MAX_PROMPT_CHARS (no tokenizer is
     available offline): the detection list is cut, saying how many were left out."""
     budget = budget or settings.LLM_MAX_PROMPT_CHARS
-    camera, tz = event.camera, _zone(event.camera)
+    camera, tz = event.camera, event.camera.zoneinfo
     local = (event.captured_to or event.last_detection_at).astimezone(tz)
     zones = ", ".join(f"{z.name} ({z.kind})" for z in camera.zones.filter(enabled=True)) or "none defined"
     others = Event.objects.filter(started_at__gte=event.started_at - timedelta(minutes=10)).exclude(camera=camera)
@@ -200,7 +206,11 @@ def event_assess(*, event_id: int) -> Event | None:
         fields = _rules_fields(event, facts, started)
     fields["risk_level"] = risk_level_for(fields["risk_score"])
     fields["assessed_at"] = timezone.now()
-    Event.objects.filter(pk=event.pk).update(**fields)
+    # Each assessment gets the next number: the alert rules are checked once per number.
+    Event.objects.filter(pk=event.pk).update(assessment_seq=F("assessment_seq") + 1, **fields)
+    fields["assessment_seq"] = Event.objects.values_list("assessment_seq", flat=True).get(pk=event.pk)
+    if settings.ASSESS_NEXT_STAGE:
+        enqueue(settings.ASSESS_NEXT_STAGE, event.pk)
     payload = {
         "event": event.pk,
         "camera": event.camera_id,

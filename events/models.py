@@ -60,6 +60,7 @@ class Event(models.Model):
     provenance = models.JSONField(default=dict, blank=True, help_text="Model, prompt version, tokens, latency ...")
     assessed_at = models.DateTimeField(null=True, blank=True)
     assess_queued_at = models.DateTimeField(null=True, blank=True, help_text="When the sweep last re-sent it.")
+    assessment_seq = models.PositiveIntegerField(default=0, help_text="How many assessments it has had.")
 
     class Feedback(models.TextChoices):
         ACCURATE = "accurate"

@@ -136,11 +136,12 @@ Q_CLUSTER = {
     "label": "Tasks",
     "save_limit": 1000,
 }
-# Slow I/O (clip transcodes; later LLM calls and notifications) has its own queue and
+# Slow I/O (clip transcodes, LLM calls and notifications) has its own queue and
 # workers, so it never starves detection. `manage.py worker --cluster slow` runs it.
 Q_CLUSTER["ALT_CLUSTERS"] = {
     "slow": {
-        "workers": env_int("HOMESEC_SLOW_WORKERS", 1, minimum=1, maximum=64),
+        # Two, so a notification never waits behind a slow LLM call.
+        "workers": env_int("HOMESEC_SLOW_WORKERS", 2, minimum=1, maximum=64),
         "timeout": env_int("HOMESEC_SLOW_TASK_TIMEOUT_S", 600, minimum=5),
         "retry": env_int("HOMESEC_SLOW_TASK_TIMEOUT_S", 600, minimum=5) + 60,
     }
@@ -188,7 +189,15 @@ CLOCK_JOBS = [
     "events.services.event_close_due",
     "events.services.event_sweep",
     "events.assessment.reassess_fallbacks",
+    "alerts.services.alert_sweep",
+    "alerts.delivery.notification_sweep",
+    "alerts.services.alert_renotify_due",
+    "alerts.services.system_alerts_check",
+    "alerts.transports.mqtt.presence_tick",
 ]
+# Jobs the watcher runs once when it starts, and once when it stops.
+START_JOBS = ["alerts.services.alerts_setup"]
+STOP_JOBS = ["alerts.transports.mqtt.presence_stop"]
 
 # --- Detection -----------------------------------------------------------------------------
 DETECTOR = env_choice("HOMESEC_DETECTOR", "opencv", ("opencv", "onnx", "http"))
@@ -243,6 +252,55 @@ LLM_VISION = env_bool("HOMESEC_LLM_VISION", False)
 
 # A person this sure gets the open event assessed at once (the fast path).
 FAST_PATH_CONFIDENCE = env_float("HOMESEC_FAST_PATH_CONFIDENCE", 0.90, minimum=0.0, maximum=1.0)
+# The stage that takes every committed assessment (the alert rules).
+ASSESS_NEXT_STAGE = env_str("HOMESEC_ASSESS_NEXT_STAGE", "alerts.tasks.alerts_evaluate")
+
+# --- Alerts and notifications --------------------------------------------------------------
+# The default rule (until the operator changes it): any event at or above this level
+# notifies every channel. A level name from the severity table.
+ALERT_MIN_LEVEL = env_str("HOMESEC_ALERT_MIN_LEVEL", "high").lower()
+# Assessments of events that ended longer ago than this (e.g. `manage.py reassess` on last
+# month) are recorded but never page anyone.
+ALERT_MAX_AGE_H = env_float("HOMESEC_ALERT_MAX_AGE_H", 6.0, minimum=0.01)
+RENOTIFY_MINUTES = env_float("HOMESEC_RENOTIFY_MINUTES", 10.0, minimum=0.01)
+RENOTIFY_MAX = env_int("HOMESEC_RENOTIFY_MAX", 3, minimum=0, maximum=100)
+NOTIFY_TIMEOUT_S = env_float("HOMESEC_NOTIFY_TIMEOUT_S", 10.0, minimum=0.1, maximum=120)
+NOTIFY_TRIES = env_int("HOMESEC_NOTIFY_TRIES", 3, minimum=1, maximum=20)
+# A notification that a worker took and did not finish within this is sent again (the
+# worker died mid-send). Longer than one send can take, so a slow send is never doubled.
+NOTIFY_STALE_S = env_float("HOMESEC_NOTIFY_STALE_S", max(60.0, NOTIFY_TIMEOUT_S * 3), minimum=1.0)
+if NOTIFY_STALE_S <= NOTIFY_TIMEOUT_S:
+    raise ImproperlyConfigured(
+        f"HOMESEC_NOTIFY_STALE_S={NOTIFY_STALE_S} must be more than HOMESEC_NOTIFY_TIMEOUT_S={NOTIFY_TIMEOUT_S}, "
+        "or a slow send would be sent twice"
+    )
+# A receiver that keeps answering 429 is waited for (as its Retry-After says) this long.
+NOTIFY_MAX_WAIT_MIN = env_float("HOMESEC_NOTIFY_MAX_WAIT_MIN", 60.0, minimum=0.1)
+# Snapshot links in webhook, ntfy and MQTT messages work without signing in, for this long.
+SNAPSHOT_LINK_DAYS = env_float("HOMESEC_SNAPSHOT_LINK_DAYS", 7.0, minimum=0.01)
+# Channels declared in the environment (they belong to the household as a whole).
+NOTIFY_WEBHOOK_URL = env_str("HOMESEC_NOTIFY_WEBHOOK_URL")
+NOTIFY_WEBHOOK_SECRET = env_str("HOMESEC_NOTIFY_WEBHOOK_SECRET")
+if NOTIFY_WEBHOOK_URL and not NOTIFY_WEBHOOK_SECRET:
+    raise ImproperlyConfigured(
+        "HOMESEC_NOTIFY_WEBHOOK_URL is set but HOMESEC_NOTIFY_WEBHOOK_SECRET is not: every webhook is signed"
+    )
+NOTIFY_EMAIL_TO = env_list("HOMESEC_NOTIFY_EMAIL_TO")
+NOTIFY_MQTT_URL = env_str("HOMESEC_NOTIFY_MQTT_URL")
+NOTIFY_NTFY_URL = env_str("HOMESEC_NOTIFY_NTFY_URL")
+NOTIFY_NTFY_TOKEN = env_str("HOMESEC_NOTIFY_NTFY_TOKEN")
+# SMTP for email channels (a channel may name its own server instead).
+EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+EMAIL_HOST = env_str("HOMESEC_SMTP_HOST", "localhost")
+EMAIL_PORT = env_int("HOMESEC_SMTP_PORT", 25, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env_str("HOMESEC_SMTP_USER")
+EMAIL_HOST_PASSWORD = env_str("HOMESEC_SMTP_PASSWORD")
+EMAIL_USE_TLS = env_bool("HOMESEC_SMTP_STARTTLS", False)
+EMAIL_USE_SSL = env_bool("HOMESEC_SMTP_SSL", False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("HOMESEC_SMTP_STARTTLS and HOMESEC_SMTP_SSL exclude each other: set one")
+EMAIL_TIMEOUT = NOTIFY_TIMEOUT_S
+DEFAULT_FROM_EMAIL = env_str("HOMESEC_EMAIL_FROM", "homesec@localhost")
 
 # --- Built-in FTP receiver (off unless a port is given) ----------------------------------
 FTP_PORT = env_int("HOMESEC_FTP_PORT", 0, minimum=0, maximum=65535)

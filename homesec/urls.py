@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from homesec.core import api_views, views
@@ -22,4 +22,5 @@ urlpatterns = [
     path("api/", api_views.api_root, name="api-root"),
     path("api/me/", api_views.api_me, name="api-me"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("", include("alerts.urls")),
 ]

@@ -5,6 +5,8 @@ cd "$(dirname "$0")/.."
 . scripts/services.sh
 
 apt_ensure chromium chromium chromium-driver
+PATH="$PATH:/usr/sbin" apt_ensure mosquitto mosquitto   # the MQTT broker the alert tests publish to
+export HOMESEC_TEST_REQUIRE_MOSQUITTO=1
 
 RUN=$(mktemp -d /tmp/homesec-test.XXXXXX); chmod 755 "$RUN"   # postgres must traverse it
 PGPORT=$(free_port); REDISPORT=$(free_port)

@@ -160,3 +160,37 @@ def start_manage(spawn, env: dict[str, str], *commands: list[str] | str) -> list
             wait_for(lambda p=proc: "watching" in p.output(), timeout=20, what=lambda p=proc: p.output())
         procs.append(proc)
     return procs
+
+
+# --- Receivers for the notification transports (tests/alerts/servers.py) -------------------
+
+
+@pytest.fixture
+def receiver():
+    from tests.alerts.servers import Receiver
+
+    server = Receiver().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp_server():
+    from tests.alerts.servers import SmtpServer
+
+    with SmtpServer(free_port()) as server:
+        yield server
+
+
+@pytest.fixture
+def mqtt_broker(tmp_path):
+    from tests.alerts.servers import Broker, mosquitto_binary
+
+    binary = mosquitto_binary()
+    if binary is None:
+        pytest.skip("mosquitto is not installed (make test installs it)")
+    folder = tmp_path / "mosquitto"
+    folder.mkdir()
+    broker = Broker(folder, free_port()).start(binary)
+    yield broker
+    broker.stop()

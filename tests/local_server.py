@@ -1,5 +1,6 @@
 """A small threaded HTTP server on loopback for the stand-ins of remote services
-(a detection server, an LLM server): subclasses record and answer requests."""
+(a detection server, an LLM server, webhook and ntfy receivers): subclasses record and
+answer requests."""
 
 from __future__ import annotations
 
@@ -44,10 +45,12 @@ class LocalServer:
         raise NotImplementedError
 
     @staticmethod
-    def send(handler, status: int, body: bytes, content_type: str = "text/plain") -> None:
+    def send(handler, status: int, body: bytes, content_type: str = "text/plain", headers: dict | None = None) -> None:
         handler.send_response(status)
         handler.send_header("Content-Type", content_type)
         handler.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            handler.send_header(name, value)
         handler.end_headers()
         handler.wfile.write(body)
 

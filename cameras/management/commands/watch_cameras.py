@@ -1,4 +1,8 @@
-"""`manage.py watch_cameras`: the camera-folder watcher process, and homesec's clock."""
+"""`manage.py watch_cameras`: the camera-folder watcher process, and homesec's clock.
+
+Start and stop jobs (settings.START_JOBS and STOP_JOBS) run once around the loop:
+the alerts app uses them to sync channels declared in the environment and to hold the
+MQTT availability connection, whose last will says when homesec is gone."""
 
 from __future__ import annotations
 
@@ -42,6 +46,8 @@ class Command(BaseCommand):
         watcher.start()
         mode = "polling" if settings.WATCH_POLLING else "inotify"
         logger.info("watching %s (%s)", settings.CAMERA_ROOT, mode)
+        for name in settings.START_JOBS:
+            run_job(import_string(name))
         jobs = [import_string(name) for name in settings.CLOCK_JOBS]
         next_sweep = 0.0  # at start-up, then every HOMESEC_SWEEP_S
         next_rescan = time.monotonic() + settings.WATCH_RESCAN_S
@@ -62,4 +68,6 @@ class Command(BaseCommand):
                 close_old_connections()
                 time.sleep(1)
         watcher.stop()
+        for name in settings.STOP_JOBS:
+            run_job(import_string(name))
         heartbeat.stop()

@@ -1,0 +1,444 @@
+"""The operator console for alerts: rules (with a test against past events), channels
+(write-only secrets, a test send, the reason a channel was disabled), alerts (acknowledge,
+dismiss), every notification and attempt, the household's mode and its members."""
+
+from __future__ import annotations
+
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from alerts.delivery import channel_config, channel_send_test, notification_replay
+from alerts.models import (
+    WEEKDAYS,
+    Alert,
+    AlertCheck,
+    AlertRule,
+    Channel,
+    Household,
+    MemberProfile,
+    Mode,
+    ModeScheduleEntry,
+    Notification,
+    NotificationAttempt,
+)
+from alerts.selectors import household_mode, rule_test_against_events
+from alerts.services import alert_acknowledge, alert_dismiss, household_get, household_set_mode
+from alerts.transports import KINDS, get_transport
+from detections.models import CLASSES
+from events.assessment import level_names
+from homesec.core.admin import ReadOnlyAdmin
+
+DAY_CHOICES = [(i, name) for i, name in enumerate(WEEKDAYS)]
+
+
+class ListChoiceField(forms.TypedMultipleChoiceField):
+    """A JSON list of choices, shown as checkboxes."""
+
+    def __init__(self, *, choices, coerce=str, **kwargs):
+        super().__init__(choices=choices, coerce=coerce, required=False, widget=forms.CheckboxSelectMultiple, **kwargs)
+
+
+def _level_choices(blank: str) -> list[tuple[str, str]]:
+    return [("", blank)] + [(name, name) for name in level_names()]
+
+
+# --- Rules --------------------------------------------------------------------------------------
+
+
+class AlertRuleForm(forms.ModelForm):
+    classes = ListChoiceField(choices=[(c, c) for c in CLASSES], help_text="None ticked: any class.")
+    days = ListChoiceField(choices=DAY_CHOICES, coerce=int, help_text="None ticked: every day.")
+    modes = ListChoiceField(choices=Mode.choices, help_text="None ticked: every mode.")
+
+    class Meta:
+        model = AlertRule
+        fields = (
+            "name",
+            "enabled",
+            "severity",
+            "min_risk_score",
+            "min_level",
+            "cameras",
+            "zones",
+            "classes",
+            "min_confidence",
+            "days",
+            "start_time",
+            "end_time",
+            "modes",
+            "cooldown_s",
+            "dedup_key",
+            "all_channels",
+            "channels",
+        )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["severity"] = forms.ChoiceField(
+            choices=_level_choices("the event's level"), required=False, help_text=self.fields["severity"].help_text
+        )
+        self.fields["min_level"] = forms.ChoiceField(choices=_level_choices("any level"), required=False)
+
+
+class TestRuleForm(forms.Form):
+    count = forms.IntegerField(min_value=1, max_value=1000, initial=50, label="Last N assessed events")
+
+
+@admin.register(AlertRule)
+class AlertRuleAdmin(admin.ModelAdmin):
+    form = AlertRuleForm
+    list_display = (
+        "name",
+        "enabled",
+        "min_level",
+        "min_risk_score",
+        "severity",
+        "cooldown_s",
+        "all_channels",
+        "default",
+    )
+    list_filter = ("enabled", "is_default")
+    search_fields = ("name",)
+    filter_horizontal = ("cameras", "zones", "channels")
+    readonly_fields = ("is_default", "managed", "created_at", "updated_at")
+    fieldsets = (
+        (None, {"fields": ("name", "enabled", "severity")}),
+        (
+            "What must be seen",
+            {"fields": ("min_risk_score", "min_level", "cameras", "zones", "classes", "min_confidence")},
+        ),
+        ("When", {"fields": ("days", "start_time", "end_time", "modes")}),
+        ("Repeats", {"fields": ("cooldown_s", "dedup_key")}),
+        ("Who hears of it", {"fields": ("all_channels", "channels")}),
+        ("Record", {"fields": ("is_default", "managed", "created_at", "updated_at")}),
+    )
+    actions = ("test_against_events",)
+
+    @admin.display(boolean=True, description="default")
+    def default(self, obj):
+        return obj.is_default
+
+    def save_model(self, request, obj, form, change):
+        if change and obj.managed:
+            obj.managed = False  # the operator changed it: it is theirs now
+        super().save_model(request, obj, form, change)
+
+    def delete_model(self, request, obj):
+        self._note_default_removed([obj])
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        self._note_default_removed(queryset)
+        super().delete_queryset(request, queryset)
+
+    @staticmethod
+    def _note_default_removed(rules) -> None:
+        if any(rule.is_default for rule in rules):
+            Household.objects.filter(pk=household_get().pk).update(default_rule_removed=True)
+
+    @admin.action(description="Test this rule against the last N events")
+    def test_against_events(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one rule to test.", messages.WARNING)
+            return None
+        rule = queryset.get()
+        form = TestRuleForm(request.POST if "count" in request.POST else None)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Test “{rule}” against past events",
+            "rule": rule,
+            "form": form,
+            "opts": self.model._meta,
+            "action": "test_against_events",
+            "selected": rule.pk,
+        }
+        if form.is_valid():
+            mode, rows = rule_test_against_events(rule=rule, count=form.cleaned_data["count"], now=timezone.now())
+            context.update(mode=mode, rows=rows, matched=sum(r["matched"] for r in rows))
+        return TemplateResponse(request, "admin/alerts/alertrule/test_rule.html", context)
+
+
+# --- Channels -----------------------------------------------------------------------------------
+
+
+class ChannelForm(forms.ModelForm):
+    new_secret = forms.CharField(
+        required=False,
+        label="Secret",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Write-only: leave empty to keep the stored one. "
+        + " ".join(f"{kind}: {get_transport(kind).SECRET_HELP}" for kind in KINDS),
+    )
+    clear_secret = forms.BooleanField(required=False, label="Remove the stored secret")
+
+    class Meta:
+        model = Channel
+        fields = ("name", "kind", "enabled", "owner", "config")
+        help_texts = {
+            "config": "JSON. Examples — "
+            + "; ".join(f"{kind}: {json.dumps(get_transport(kind).EXAMPLE)}" for kind in KINDS)
+        }
+
+    def clean(self):
+        data = super().clean()
+        kind = data.get("kind")
+        if not kind or not isinstance(data.get("config"), dict):
+            return data
+        secret = "" if data.get("clear_secret") else data.get("new_secret") or self.instance.secrets.get("secret", "")
+        probe = Channel(kind=kind, config=data["config"], owner=data.get("owner"))
+        for problem in get_transport(kind).validate(channel_config(probe), secret):
+            self.add_error("config", problem)
+        return data
+
+    def save(self, commit=True):
+        channel = super().save(commit=False)
+        if self.cleaned_data.get("clear_secret"):
+            channel.secrets = {}
+        elif self.cleaned_data.get("new_secret"):
+            channel.secrets = {"secret": self.cleaned_data["new_secret"]}
+        if channel.enabled:
+            channel.disabled_reason = ""
+        if commit:
+            channel.save()
+        return channel
+
+
+@admin.register(Channel)
+class ChannelAdmin(admin.ModelAdmin):
+    form = ChannelForm
+    list_display = ("name", "kind", "enabled", "owner", "secret", "last_success_at", "last_error_at", "trouble")
+    list_filter = ("kind", "enabled", "from_environment")
+    search_fields = ("name", "disabled_reason", "last_error")
+    readonly_fields = (
+        "secret",
+        "disabled_reason",
+        "from_environment",
+        "last_success_at",
+        "last_error",
+        "last_error_at",
+    )
+    fields = ("name", "kind", "enabled", "disabled_reason", "owner", "config", "new_secret", "clear_secret") + (
+        "secret",
+        "from_environment",
+        "last_success_at",
+        "last_error",
+        "last_error_at",
+    )
+    actions = ("send_test", "enable")
+
+    @admin.display(description="secret")
+    def secret(self, obj):
+        return "set (hidden)" if obj.has_secret else "none"
+
+    @admin.display(description="disabled because / last error")
+    def trouble(self, obj):
+        return obj.disabled_reason or obj.last_error
+
+    @admin.action(description="Send a test notification")
+    def send_test(self, request, queryset):
+        for channel in queryset:
+            sent = channel_send_test(channel=channel)
+            if sent.ok:
+                self.message_user(request, f"{channel}: test delivered in {sent.latency_ms:.0f} ms.", messages.SUCCESS)
+            else:
+                self.message_user(request, f"{channel}: test failed: {sent.error}", messages.ERROR)
+
+    @admin.action(description="Enable (clears the reason it was disabled)")
+    def enable(self, request, queryset):
+        count = queryset.update(enabled=True, disabled_reason="")
+        self.message_user(request, f"Enabled {count} channel(s). Replay their failed notifications under Dead letters.")
+
+
+# --- Alerts and what was sent -------------------------------------------------------------------
+
+
+class NotificationInline(admin.TabularInline):
+    model = Notification
+    extra = 0
+    can_delete = False
+    fields = ("channel", "round", "status", "attempts", "deferrals", "error", "latency_ms", "delivered_at")
+    readonly_fields = fields
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Alert)
+class AlertAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "title", "severity", "state", "kind", "rule_name", "escalation", "renotify_count")
+    list_filter = ("state", "severity", "kind", "escalation", "camera", "rule")
+    search_fields = ("title", "dedup_key", "rule_name")
+    date_hierarchy = "created_at"
+    readonly_fields = (
+        "kind",
+        "event_link",
+        "camera",
+        "rule",
+        "rule_name",
+        "severity",
+        "level",
+        "risk_score",
+        "title",
+        "state",
+        "state_reason",
+        "dedup_key",
+        "matched",
+        "escalation",
+        "renotify_count",
+        "last_notified_at",
+        "created_at",
+        "delivered_at",
+        "acknowledged_at",
+        "dismissed_at",
+        "handled_by",
+    )
+    fields = readonly_fields
+    inlines = [NotificationInline]
+    actions = ("acknowledge", "dismiss")
+
+    @admin.display(description="event")
+    def event_link(self, obj):
+        if not obj.event_id:
+            return "—"
+        return format_html(
+            '<a href="{}">event {}</a>', reverse("admin:events_event_change", args=[obj.event_id]), obj.event_id
+        )
+
+    @admin.action(description="Acknowledge (seen and handled; no more reminders)")
+    def acknowledge(self, request, queryset):
+        count = sum(alert_acknowledge(alert=alert, user=request.user) for alert in queryset)
+        self.message_user(request, f"Acknowledged {count} alert(s).")
+
+    @admin.action(description="Dismiss (not worth acting on; no more reminders)")
+    def dismiss(self, request, queryset):
+        count = sum(alert_dismiss(alert=alert, user=request.user) for alert in queryset)
+        self.message_user(request, f"Dismissed {count} alert(s).")
+
+
+class AttemptInline(admin.TabularInline):
+    model = NotificationAttempt
+    extra = 0
+    can_delete = False
+    fields = ("number", "at", "ok", "status_code", "latency_ms", "error")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdmin):
+    list_display = ("id", "created_at", "alert", "channel", "round", "status", "attempts", "deferrals", "error", "test")
+    list_filter = ("status", "channel", "test")
+    search_fields = ("error", "alert__title")
+    readonly_fields = (
+        "id",
+        "alert",
+        "channel",
+        "round",
+        "test",
+        "status",
+        "attempts",
+        "deferrals",
+        "deferred_s",
+        "error",
+        "latency_ms",
+        "next_attempt_at",
+        "claimed_at",
+        "queued_at",
+        "created_at",
+        "delivered_at",
+    )
+    fields = readonly_fields
+    inlines = [AttemptInline]
+    actions = ("replay_failed",)
+
+    @admin.action(description="Send the selected failed notifications again (same idempotency keys)")
+    def replay_failed(self, request, queryset):
+        ids = list(queryset.filter(status=Notification.Status.FAILED, test=False).values_list("pk", flat=True))
+        counts = notification_replay(notification_ids=ids)
+        self.message_user(request, f"Replayed {len(ids)} notification(s): {counts or 'nothing to do'}.")
+
+
+@admin.register(AlertCheck)
+class AlertCheckAdmin(ReadOnlyAdmin):
+    """Why an assessment did or did not alert: one row per assessment checked."""
+
+    list_display = ("created_at", "event", "seq", "risk_level", "risk_score", "assessment_state", "outcome")
+    list_filter = ("assessment_state", "risk_level")
+    search_fields = ("outcome",)
+    readonly_fields = ("event", "seq", "risk_score", "risk_level", "assessment_state", "outcome", "decisions")
+    fields = readonly_fields
+
+
+# --- The household -------------------------------------------------------------------------------
+
+
+@admin.register(Household)
+class HouseholdAdmin(admin.ModelAdmin):
+    """One row: the mode set by hand; the schedule entries switch it too."""
+
+    list_display = ("__str__", "mode", "mode_now", "mode_set_at", "mode_set_by")
+    fields = ("mode", "mode_now", "mode_set_at", "mode_set_by", "default_rule_removed")
+    readonly_fields = ("mode_now", "mode_set_at", "mode_set_by")
+
+    @admin.display(description="mode in effect now")
+    def mode_now(self, obj):
+        now = household_mode(now=timezone.now())
+        return f"{now.mode} ({now.source})"
+
+    def has_add_permission(self, request):
+        return not Household.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        household_get()  # the one row exists from the first visit
+        return super().changelist_view(request, extra_context)
+
+    def save_model(self, request, obj, form, change):
+        if "mode" in form.changed_data or not change:
+            household_set_mode(mode=obj.mode, user=request.user)
+            obj.refresh_from_db()
+        Household.objects.filter(pk=obj.pk).update(default_rule_removed=obj.default_rule_removed)
+
+
+class ScheduleEntryForm(forms.ModelForm):
+    days = ListChoiceField(choices=DAY_CHOICES, coerce=int, help_text="None ticked: every day.")
+
+    class Meta:
+        model = ModeScheduleEntry
+        fields = ("days", "at", "mode", "enabled")
+
+
+@admin.register(ModeScheduleEntry)
+class ModeScheduleEntryAdmin(admin.ModelAdmin):
+    form = ScheduleEntryForm
+    list_display = ("__str__", "mode", "at", "enabled")
+    list_filter = ("mode", "enabled")
+
+
+class MemberProfileInline(admin.StackedInline):
+    model = MemberProfile
+    can_delete = False
+    verbose_name_plural = "household member (alerts)"
+    fields = ("email", "quiet_hours", "critical_breaks_through", "camera_min_risk", "time_zone")
+
+
+User = get_user_model()
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class MemberAdmin(UserAdmin):
+    inlines = [*UserAdmin.inlines, MemberProfileInline]

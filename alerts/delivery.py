@@ -1,0 +1,212 @@
+"""Sending notifications, at least once.
+
+A Notification row is claimed before its one attempt and the attempt is recorded after,
+so a worker killed mid-send leaves a stale claim that the clock's sweep sends again,
+with the same id: the idempotency key the receiver sees. Transient failures retry with
+backoff (HOMESEC_NOTIFY_TRIES tries); a 429 waits as long as Retry-After says without
+using a try; a permanent failure disables the channel with the reason. Work that failed
+for good becomes a dead letter the operator can replay.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import F, Min
+from django.utils import timezone
+
+from alerts.messages import message_for
+from alerts.models import Alert, Channel, MemberProfile, Notification, NotificationAttempt
+from alerts.transports import DeliveryError, PermanentError, TransientError, get_transport, short
+from homesec.core.deadletters import dead_letter_clear, dead_letter_record
+from homesec.core.durable import claimable, needs_resend, resend
+from homesec.core.retry import backoff_delay
+
+logger = logging.getLogger(__name__)
+
+NOTIFY_TASK = "alerts.tasks.notifications_send"
+REPLAY_TASK = "alerts.tasks.notification_replay"
+S = Notification.Status
+
+
+def channel_config(channel: Channel) -> dict:
+    """A member's email channel without addresses of its own goes to the member."""
+    config = dict(channel.config)
+    if channel.kind == Channel.Kind.EMAIL and channel.owner_id and not config.get("to"):
+        profile = MemberProfile.objects.filter(user_id=channel.owner_id).first()
+        address = (profile.email if profile else "") or channel.owner.email
+        config["to"] = [address] if address else []
+    return config
+
+
+def notifications_send(*, notification_ids: list[int], now=None) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for pk in notification_ids:
+        outcome = notification_send(notification_id=pk, now=now)
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return counts
+
+
+def notification_send(*, notification_id: int, now=None) -> str:
+    """One attempt, if the notification is due and nobody else is at it."""
+    now = now or timezone.now()
+    due = claimable(now, waiting=S.PENDING, working=S.SENDING, stale_s=settings.NOTIFY_STALE_S)
+    if not Notification.objects.filter(due, pk=notification_id).update(
+        status=S.SENDING, claimed_at=now, next_attempt_at=None
+    ):
+        return "not due"
+    notification = Notification.objects.select_related("alert__event", "alert__camera", "channel__owner").get(
+        pk=notification_id
+    )
+    channel = notification.channel
+    started = time.perf_counter()
+    try:
+        if not channel.enabled and not notification.test:  # a test may check a channel before enabling it
+            raise PermanentError(f"channel disabled: {channel.disabled_reason or 'by the operator'}")
+        get_transport(channel.kind).send(
+            channel_config(channel), channel.secrets.get("secret", ""), message_for(notification)
+        )
+    except DeliveryError as exc:
+        outcome = _failed_attempt(notification, exc, _ms(started), now)
+    except Exception as exc:  # noqa: BLE001 - a surprise is recorded and retried like an outage
+        logger.exception("notification %s via %s failed unexpectedly", notification.pk, channel.name)
+        outcome = _failed_attempt(notification, TransientError(f"{exc.__class__.__name__}: {exc}"), _ms(started), now)
+    else:
+        outcome = _delivered(notification, _ms(started), now)
+    if notification.alert_id:
+        alert_refresh_state(alert_id=notification.alert_id)
+    return outcome
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)
+
+
+def _attempt(notification: Notification, *, ok: bool, latency: float, now, exc: DeliveryError | None = None) -> None:
+    NotificationAttempt.objects.create(
+        notification=notification,
+        number=notification.attempt_log.count() + 1,
+        ok=ok,
+        error=short(exc, 500) if exc else "",
+        status_code=exc.status_code if exc else None,
+        latency_ms=latency,
+        at=now,
+    )
+
+
+def _delivered(notification: Notification, latency: float, now) -> str:
+    _attempt(notification, ok=True, latency=latency, now=now)
+    Notification.objects.filter(pk=notification.pk).update(
+        status=S.DELIVERED, attempts=F("attempts") + 1, error="", latency_ms=latency, delivered_at=now
+    )
+    Channel.objects.filter(pk=notification.channel_id).update(last_success_at=now)
+    dead_letter_clear(key=f"notification:{notification.pk}")
+    return "delivered"
+
+
+def _failed_attempt(notification: Notification, exc: DeliveryError, latency: float, now) -> str:
+    _attempt(notification, ok=False, latency=latency, now=now, exc=exc)
+    error = short(exc, 500)
+    Channel.objects.filter(pk=notification.channel_id).update(last_error=error, last_error_at=now)
+    row = Notification.objects.filter(pk=notification.pk)
+    if notification.test:  # a test from the console reports at once: no retry, no disabling
+        row.update(status=S.FAILED, attempts=F("attempts") + 1, error=error, latency_ms=latency)
+        return "failed"
+    if isinstance(exc, PermanentError):
+        if notification.channel.enabled:
+            reason = f"{error} (notification {notification.pk}, {timezone.localtime(now):%Y-%m-%d %H:%M})"
+            Channel.objects.filter(pk=notification.channel_id).update(enabled=False, disabled_reason=reason[:500])
+            logger.warning("channel %s disabled: %s", notification.channel.name, error)
+        return _give_up(notification, error, latency, tries=1)
+    if exc.status_code == 429:
+        wait = exc.retry_after if exc.retry_after is not None else backoff_delay(notification.deferrals + 1)
+        if notification.deferred_s + wait > settings.NOTIFY_MAX_WAIT_MIN * 60:
+            return _give_up(notification, f"still rate-limited after {notification.deferred_s:.0f} s: {error}", latency)
+        row.update(
+            status=S.PENDING,
+            deferrals=F("deferrals") + 1,
+            deferred_s=F("deferred_s") + wait,
+            next_attempt_at=now + timedelta(seconds=wait),
+            error=error,
+            latency_ms=latency,
+        )
+        return "deferred"
+    tries = notification.attempts + 1
+    if tries >= settings.NOTIFY_TRIES:
+        return _give_up(notification, error, latency)
+    wait = max(backoff_delay(tries), exc.retry_after or 0)
+    row.update(
+        status=S.PENDING,
+        attempts=tries,
+        next_attempt_at=now + timedelta(seconds=wait),
+        error=error,
+        latency_ms=latency,
+    )
+    return "retry"
+
+
+def _give_up(notification: Notification, error: str, latency: float, tries: int = 1) -> str:
+    Notification.objects.filter(pk=notification.pk).update(
+        status=S.FAILED, attempts=F("attempts") + tries, error=error[:500], latency_ms=latency
+    )
+    dead_letter_record(
+        key=f"notification:{notification.pk}",
+        task=REPLAY_TASK,
+        payload={"notification_ids": [notification.pk]},
+        error=f"{notification.channel.name}: {error}",
+        attempts=notification.attempts + tries,
+    )
+    return "failed"
+
+
+def alert_refresh_state(*, alert_id: int) -> None:
+    """Delivered once any channel delivered; failed when none can (every one failed, or
+    there was nobody to notify); pending while any is still trying. An acknowledged or
+    dismissed alert keeps its state."""
+    rows = list(Notification.objects.filter(alert_id=alert_id).values_list("status", "error"))
+    statuses = {status for status, _ in rows}
+    if S.DELIVERED in statuses:
+        state, reason = Alert.State.DELIVERED, ""
+    elif statuses & {S.PENDING, S.SENDING}:
+        state, reason = Alert.State.PENDING, ""
+    elif S.FAILED in statuses:
+        state, reason = Alert.State.FAILED, "every channel failed"
+    else:
+        skipped = sorted({error for status, error in rows if status == S.SKIPPED})
+        state, reason = Alert.State.FAILED, "nobody to notify" + (f": {'; '.join(skipped)}" if skipped else "")
+    delivered_at = Notification.objects.filter(alert_id=alert_id, status=S.DELIVERED).aggregate(Min("delivered_at"))
+    Alert.objects.filter(
+        pk=alert_id, state__in=[Alert.State.PENDING, Alert.State.DELIVERED, Alert.State.FAILED]
+    ).update(state=state, state_reason=reason[:500], delivered_at=delivered_at["delivered_at__min"])
+
+
+def notification_sweep(*, now=None) -> int:
+    """A clock job: send again what is due (retries, waits that ended), what nobody took,
+    and what a dead worker left half-sent."""
+    now = now or timezone.now()
+    query = needs_resend(now, waiting=S.PENDING, working=S.SENDING, stale_s=settings.NOTIFY_STALE_S)
+    ids = list(Notification.objects.filter(query, test=False).values_list("pk", flat=True)[:1000])
+    resend(Notification, ids, task=NOTIFY_TASK, now=now, batch=1, cluster="slow")
+    return len(ids)
+
+
+def notification_replay(*, notification_ids: list[int], now=None) -> dict[str, int]:
+    """The operator's replay of failed notifications: fresh tries, the same ids (and so the
+    same idempotency keys). Rows that did not fail are left alone."""
+    now = now or timezone.now()
+    Notification.objects.filter(pk__in=notification_ids, status=S.FAILED, test=False).update(
+        status=S.PENDING, attempts=0, deferrals=0, deferred_s=0, next_attempt_at=None, claimed_at=None, queued_at=now
+    )
+    return notifications_send(notification_ids=notification_ids, now=now)
+
+
+def channel_send_test(*, channel: Channel, now=None) -> Notification:
+    """The console's "send a test": one attempt, now, recorded like any other."""
+    now = now or timezone.now()
+    notification = Notification.objects.create(channel=channel, test=True, queued_at=now, created_at=now)
+    notification_send(notification_id=notification.pk, now=now)
+    notification.refresh_from_db()
+    return notification

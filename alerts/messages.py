@@ -1,0 +1,151 @@
+"""What a notification says: rendered from templates/alerts/, the same words on every
+channel, with the event's link and snapshot. Snapshot links are signed, so a webhook
+receiver or a phone can fetch the picture without a homesec login, and only that picture."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core import signing
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from alerts.models import Alert, Notification
+from alerts.transports import Message
+from detections.models import Detection
+
+SNAPSHOT_SALT = "homesec.alerts.snapshot"
+MAX_IMAGES = 4
+
+
+def snapshot_token(detection_id: int) -> str:
+    return signing.dumps(detection_id, salt=SNAPSHOT_SALT, compress=True)
+
+
+def snapshot_detection_id(token: str) -> int | None:
+    try:
+        value = signing.loads(token, salt=SNAPSHOT_SALT, max_age=settings.SNAPSHOT_LINK_DAYS * 86400)
+    except signing.BadSignature:
+        return None
+    return value if isinstance(value, int) else None
+
+
+def _absolute(path: str) -> str:
+    return settings.PUBLIC_URL + path
+
+
+def alert_url(alert: Alert | None) -> str:
+    """The event's page; until the pages exist, the console's."""
+    if alert is not None and alert.event_id:
+        return _absolute(reverse("admin:events_event_change", args=[alert.event_id]))
+    if alert is not None:
+        return _absolute(reverse("admin:alerts_alert_change", args=[alert.pk]))
+    return _absolute("/")
+
+
+def _snapshots(alert: Alert | None) -> list[Detection]:
+    """The event's key frames, the most confident first, one per picture."""
+    if alert is None or not alert.event_id:
+        return []
+    frames, seen = [], set()
+    for detection in Detection.objects.filter(events=alert.event_id).exclude(thumbnail="").order_by("-confidence"):
+        if detection.thumbnail not in seen:
+            seen.add(detection.thumbnail)
+            frames.append(detection)
+        if len(frames) == MAX_IMAGES:
+            break
+    return frames
+
+
+def _read(path: str) -> bytes | None:
+    try:
+        return (settings.MEDIA_ROOT / path).read_bytes()
+    except OSError:
+        return None
+
+
+def _event_data(alert: Alert, url: str) -> dict | None:
+    event = alert.event
+    if event is None:
+        return None
+    return {
+        "id": event.pk,
+        "url": url,
+        "status": event.status,
+        "risk_score": event.risk_score,
+        "risk_level": event.risk_level,
+        "summary": event.summary,
+        "reasoning": event.reasoning,
+        "recommended_action": event.recommended_action,
+        "analyzer": event.analyzer,
+        "assessment_state": event.assessment_state,
+        "started_at": event.started_at.isoformat(),
+        "ended_at": event.ended_at.isoformat() if event.ended_at else None,
+        "classes": event.classes,
+        "zones": event.zones,
+        "detection_count": event.detection_count,
+    }
+
+
+def message_for(notification: Notification) -> Message:
+    alert, channel = notification.alert, notification.channel
+    camera = alert.camera if alert else None
+    url = alert_url(alert)
+    frames = _snapshots(alert)
+    image_urls = [_absolute(reverse("alerts:snapshot", args=[snapshot_token(d.pk)])) for d in frames]
+    local = timezone.localtime(alert.created_at if alert else timezone.now(), camera.zoneinfo if camera else None)
+    context = {
+        "alert": alert,
+        "event": alert.event if alert else None,
+        "camera": camera,
+        "channel": channel,
+        "notification": notification,
+        "url": url,
+        "local": local,
+        "reminder": notification.round,
+    }
+    subject = " ".join(render_to_string("alerts/subject.txt", context).split())
+    kind = "test" if notification.test else alert.kind
+    data = {
+        "idempotency_key": str(notification.pk),
+        "notification": notification.pk,
+        "kind": kind,
+        "title": subject,
+        "url": url,
+        "images": image_urls,
+        "sent_at": timezone.now().isoformat(),
+        "camera": {"id": camera.pk, "name": camera.name} if camera else None,
+        "alert": None,
+        "event": None,
+    }
+    if alert is not None:
+        data["alert"] = {
+            "id": alert.pk,
+            "kind": alert.kind,
+            "severity": alert.severity,
+            "level": alert.level,
+            "risk_score": alert.risk_score,
+            "title": alert.title,
+            "rule": alert.rule_name,
+            "dedup_key": alert.dedup_key,
+            "matched": alert.matched,
+            "escalation": alert.escalation,
+            "reminder": notification.round,
+            "created_at": alert.created_at.isoformat(),
+        }
+        data["event"] = _event_data(alert, url)
+    return Message(
+        key=str(notification.pk),
+        kind=kind,
+        severity=alert.severity if alert else "low",
+        subject=subject,
+        text=render_to_string("alerts/message.txt", context).strip() + "\n",
+        html=render_to_string("alerts/message.html", context),
+        url=url,
+        data=data,
+        camera_id=camera.pk if camera else "",
+        camera_name=camera.name if camera else "",
+        risk_score=alert.risk_score if alert else None,
+        image=_read(frames[0].thumbnail) if frames else None,
+        image_urls=image_urls,
+    )
