@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import shutil
 from datetime import timedelta
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -404,8 +404,8 @@ def environment_channels() -> dict[str, tuple[str, dict, str]]:
         netloc = parts.hostname + (f":{parts.port}" if parts.port else "") if parts.hostname else parts.netloc
         config = {"url": urlunsplit((parts.scheme, netloc, "", "", ""))}  # no password in what the console shows
         if parts.username:
-            config["username"] = parts.username
-        declared["mqtt (environment)"] = ("mqtt", config, parts.password or "")
+            config["username"] = unquote(parts.username)
+        declared["mqtt (environment)"] = ("mqtt", config, unquote(parts.password or ""))
     if settings.NOTIFY_NTFY_URL:
         server, _, topic = settings.NOTIFY_NTFY_URL.rstrip("/").rpartition("/")
         declared["ntfy (environment)"] = ("ntfy", {"server": server, "topic": topic}, settings.NOTIFY_NTFY_TOKEN)

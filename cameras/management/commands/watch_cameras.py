@@ -43,11 +43,11 @@ class Command(BaseCommand):
             polling=settings.WATCH_POLLING,
             stable_s=settings.WATCH_STABLE_S,
         )
+        for name in settings.START_JOBS:
+            run_job(import_string(name))
         watcher.start()
         mode = "polling" if settings.WATCH_POLLING else "inotify"
         logger.info("watching %s (%s)", settings.CAMERA_ROOT, mode)
-        for name in settings.START_JOBS:
-            run_job(import_string(name))
         jobs = [import_string(name) for name in settings.CLOCK_JOBS]
         next_sweep = 0.0  # at start-up, then every HOMESEC_SWEEP_S
         next_rescan = time.monotonic() + settings.WATCH_RESCAN_S

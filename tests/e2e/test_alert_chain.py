@@ -1,0 +1,143 @@
+"""Alerts through the real processes: a photo dropped into a camera folder reaches an SMTP
+server, a webhook receiver, an MQTT broker and an ntfy receiver; and a worker killed in
+the middle of a delivery loses nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import signal
+from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.utils import timezone
+
+from alerts.models import Alert, AlertCheck, AlertRule, Notification
+from alerts.services import alerts_evaluate
+from events.models import Event
+from tests.alerts.factory import assessed_event, webhook_channel
+from tests.alerts.servers import Receiver, Subscriber
+from tests.conftest import pipeline_env, start_manage, wait_for
+from tests.detections.fake_detector import FakeDetector
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+SECRET = "chain-secret"
+
+
+def _photo(seed: int) -> bytes:
+    from tests.cameras.corpus import jpeg_bytes
+
+    return jpeg_bytes(seed=seed)
+
+
+def test_a_photo_in_a_camera_folder_alerts_by_email_webhook_mqtt_and_ntfy(
+    tmp_path, spawn, smtp_server, mqtt_broker, receiver
+):
+    detector = FakeDetector().start()  # a person at 0.93: the fast path
+    ntfy = Receiver().start()
+    subscriber = Subscriber(mqtt_broker.port)
+    try:
+        env, root = pipeline_env(
+            tmp_path,
+            HOMESEC_DETECTOR="http",
+            HOMESEC_DETECTOR_URL=detector.url,
+            HOMESEC_EVENT_IDLE_S="3",
+            HOMESEC_ALERT_MIN_LEVEL="low",  # the rules score a lone person by day below "high"
+            HOMESEC_PUBLIC_URL="https://homesec.example.org",
+            HOMESEC_NOTIFY_WEBHOOK_URL=receiver.url + "/hook",
+            HOMESEC_NOTIFY_WEBHOOK_SECRET=SECRET,
+            HOMESEC_NOTIFY_EMAIL_TO="household@example.org",
+            HOMESEC_SMTP_HOST="127.0.0.1",
+            HOMESEC_SMTP_PORT=str(smtp_server.port),
+            HOMESEC_NOTIFY_MQTT_URL=mqtt_broker.url,
+            HOMESEC_NOTIFY_NTFY_URL=ntfy.url + "/homesec-house",
+        )
+        start_manage(
+            spawn, env, ["watch_cameras"], ["worker"], ["worker", "--cluster", "slow", "--role", "slow-worker"]
+        )
+        (root / "porch").mkdir()
+        (root / "porch" / "snapshot-1.jpg").write_bytes(_photo(7))
+
+        alert = wait_for(
+            lambda: Alert.objects.filter(state="delivered", notifications__status="delivered").first(),
+            timeout=60,
+            what=lambda: (
+                list(Notification.objects.values("channel__name", "status", "error")),
+                list(AlertCheck.objects.values("outcome", "decisions")),
+                list(AlertRule.objects.values("name", "min_level")),
+                list(Event.objects.values("status", "risk_score", "assessment_seq")),
+            ),
+        )
+        wait_for(
+            lambda: Notification.objects.filter(alert=alert, status="delivered").count() == 4,
+            timeout=30,
+            what=lambda: list(Notification.objects.values("channel__name", "status", "error")),
+        )
+        event_url = f"https://homesec.example.org/admin/events/event/{alert.event_id}/change/"
+
+        # The webhook, signed with the secret.
+        [hook] = receiver.requests
+        expected = "sha256=" + hmac.new(SECRET.encode(), hook["body"], hashlib.sha256).hexdigest()
+        assert hmac.compare_digest(hook["headers"]["X-Homesec-Signature"], expected)
+        body = json.loads(hook["body"])
+        assert body["camera"]["id"] == "porch" and body["url"] == event_url and len(body["images"]) == 1
+
+        # The email, with the event's thumbnail attached.
+        [mail] = smtp_server.mailbox.messages
+        assert mail["To"] == "household@example.org" and "porch" in mail["Subject"].lower()
+        [attachment] = list(mail.iter_attachments())
+        thumbnail = alert.event.detections.first().thumbnail
+        media = tmp_path / "var" / "media"
+        assert attachment.get_content() == (media / thumbnail).read_bytes()
+
+        # ntfy, with the snapshot as its attachment.
+        [push] = ntfy.requests
+        assert urlsplit(push["path"]).path == "/homesec-house" and push["headers"]["Filename"] == "snapshot.jpg"
+        assert event_url in parse_qs(urlsplit(push["path"]).query)["message"][0]
+
+        # MQTT, on the events topic and the camera's.
+        wait_for(lambda: subscriber.on("homesec/porch/alert"), timeout=10, what="the MQTT alert")
+        assert json.loads(subscriber.on("homesec/events")[0][0])["alert"]["id"] == alert.pk
+
+        # The event closes and is assessed again at the same level: checked, no second alert.
+        wait_for(
+            lambda: AlertCheck.objects.filter(event_id=alert.event_id, outcome__contains="alerted already").exists(),
+            timeout=30,
+            what=lambda: list(AlertCheck.objects.values("seq", "outcome")),
+        )
+        assert Alert.objects.count() == 1 and len(receiver.requests) == 1
+    finally:
+        subscriber.stop()
+        ntfy.stop()
+        detector.stop()
+
+
+def test_a_worker_killed_mid_delivery_loses_no_alert_and_the_repeat_has_the_same_key(tmp_path, spawn, receiver):
+    receiver.script = [("hold", 10)]  # the first delivery hangs in the receiver
+    env, _ = pipeline_env(tmp_path, HOMESEC_NOTIFY_TIMEOUT_S="3", HOMESEC_NOTIFY_STALE_S="4")
+    watcher, worker = start_manage(
+        spawn, env, ["watch_cameras"], ["worker", "--cluster", "slow", "--role", "slow-worker"]
+    )
+    assert AlertRule.objects.get().is_default  # made by the watcher at its start: every channel, high and above
+    webhook_channel(receiver.url)
+    event = assessed_event(at=timezone.now() - timedelta(seconds=5))
+    [alert] = alerts_evaluate(event_id=event.pk)
+
+    wait_for(lambda: receiver.requests, timeout=30, what=lambda: worker.output())
+    os.killpg(worker.popen.pid, signal.SIGKILL)  # between sending and recording
+    assert Notification.objects.get().status == "sending"
+    start_manage(spawn, env, ["worker", "--cluster", "slow", "--role", "slow-worker"])
+
+    wait_for(
+        lambda: Alert.objects.get(pk=alert.pk).state == "delivered",
+        timeout=40,
+        what=lambda: list(Notification.objects.values("status", "error", "claimed_at")),
+    )
+    first, second = receiver.requests
+    key = str(Notification.objects.get().pk)
+    assert first["headers"]["X-Homesec-Idempotency-Key"] == second["headers"]["X-Homesec-Idempotency-Key"] == key
+    assert json.loads(first["body"])["idempotency_key"] == json.loads(second["body"])["idempotency_key"] == key
+    assert Alert.objects.count() == 1 and Notification.objects.count() == 1
