@@ -16,10 +16,13 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
-def start(commands: list[str], env: dict[str, str]) -> list[subprocess.Popen]:
-    """homesec processes (`manage.py COMMAND`), each in its own process group."""
+def start(commands: list[str | list[str]], env: dict[str, str]) -> list[subprocess.Popen]:
+    """homesec processes (`manage.py COMMAND [ARGS]`), each in its own process group."""
     manage = str(REPO / "manage.py")
-    return [subprocess.Popen([sys.executable, manage, c], env=env, start_new_session=True) for c in commands]
+    return [
+        subprocess.Popen([sys.executable, manage, *([c] if isinstance(c, str) else c)], env=env, start_new_session=True)
+        for c in commands
+    ]
 
 
 def stop(procs: list[subprocess.Popen]) -> None:
