@@ -234,7 +234,7 @@ class ChannelAdmin(admin.ModelAdmin):
     )
     actions = ("send_test", "enable")
 
-    @admin.display(description="secret")
+    @admin.display(description="stored secret")
     def secret(self, obj):
         return "set (hidden)" if obj.has_secret else "none"
 

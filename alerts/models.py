@@ -50,6 +50,9 @@ class Household(models.Model):
         default=False, help_text="The operator deleted the default rule: it is not made again."
     )
 
+    class Meta:
+        verbose_name_plural = "household"
+
     def __str__(self) -> str:
         return "household"
 
@@ -95,7 +98,11 @@ class Channel(models.Model):
         related_name="alert_channels",
         help_text="A household member's own channel, which obeys their quiet hours; empty: the household's.",
     )
-    from_environment = models.BooleanField(default=False, editable=False, help_text="Declared in the environment.")
+    from_environment = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="Declared in the environment: each start sets its kind, config and secret from there again.",
+    )
     last_success_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)
@@ -105,7 +112,7 @@ class Channel(models.Model):
         ordering = ["name"]
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.kind})"
+        return self.name
 
     @property
     def has_secret(self) -> bool:

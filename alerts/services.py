@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import logging
 import shutil
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import unquote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from alerts.delivery import NOTIFY_TASK, alert_refresh_state
@@ -231,15 +231,18 @@ def notifications_create(*, alert: Alert, channels: list[Channel], now, round: i
 # --- The sweep: assessments whose check was lost ----------------------------------------------
 
 
+# (event, assessment number) -> when the sweep last re-sent its check. The sweep runs in
+# the one clock process, so memory is enough to send each at most once per stale period.
+_resent: dict[tuple[int, int], datetime] = {}
+
+
 def alert_sweep(*, now=None) -> int:
     """A clock job: assessments of the last hours that have no AlertCheck yet (their task
     was lost, e.g. a Redis broker restart) are checked again."""
-    from django.db.models import Exists, OuterRef
-
     now = now or timezone.now()
     stale = now - timedelta(seconds=settings.NOTIFY_STALE_S)
     checked = AlertCheck.objects.filter(event=OuterRef("pk"), seq=OuterRef("assessment_seq"))
-    waiting = list(
+    waiting = (
         Event.objects.filter(
             assessed_at__gte=now - timedelta(hours=settings.ALERT_MAX_AGE_H),
             assessed_at__lt=stale,
@@ -247,13 +250,17 @@ def alert_sweep(*, now=None) -> int:
         )
         .exclude(risk_score=None)
         .filter(~Exists(checked))
-        .values_list("pk", flat=True)[:200]
+        .values_list("pk", "assessment_seq")[:200]
     )
-    for pk in waiting:
+    for key in [key for key, at in _resent.items() if at < stale]:
+        del _resent[key]
+    sent = [key for key in waiting if key not in _resent]
+    for pk, seq in sent:
+        _resent[(pk, seq)] = now
         enqueue(EVALUATE_TASK, pk)
-    if waiting:
-        logger.info("alert sweep re-sent the rule check of %d event(s)", len(waiting))
-    return len(waiting)
+    if sent:
+        logger.info("alert sweep re-sent the rule check of %d event(s)", len(sent))
+    return len(sent)
 
 
 # --- Re-notification ------------------------------------------------------------------------------
@@ -321,28 +328,24 @@ def system_alerts_check(*, now=None) -> list[Alert]:
     day while the data volume has less than HOMESEC_MIN_FREE_GB free. They go to the
     default rule's channels."""
     now = now or timezone.now()
-    raised = []
+    due = []  # (kind, dedup key with its period, title, camera)
     for camera in Camera.objects.filter(status=Camera.Status.OFFLINE, offline_after_min__isnull=False):
-        since = camera.last_seen_at or camera.created_at
-        alert = _system_alert(
-            kind=Alert.Kind.CAMERA_OFFLINE,
-            key=f"offline:{camera.pk}:{since.isoformat()}",
-            title=f"Camera {camera.name} is offline: {camera.status_reason or 'no uploads'}",
-            camera=camera,
-            now=now,
+        since = (camera.last_seen_at or camera.created_at).isoformat()
+        reason = camera.status_reason or "no uploads"
+        due.append(
+            (
+                Alert.Kind.CAMERA_OFFLINE,
+                f"offline:{camera.pk}:{since}",
+                f"Camera {camera.name} is offline: {reason}",
+                camera,
+            )
         )
-        raised += [alert] if alert else []
     free_gb = shutil.disk_usage(settings.DATA_DIR).free / 1024**3
     if free_gb < settings.MIN_FREE_GB:
-        alert = _system_alert(
-            kind=Alert.Kind.DISK_LOW,
-            key=f"disk_low:{timezone.localdate(now)}",
-            title=f"Only {free_gb:.2f} GB free on the data volume (minimum {settings.MIN_FREE_GB:g} GB)",
-            camera=None,
-            now=now,
-        )
-        raised += [alert] if alert else []
-    return raised
+        title = f"Only {free_gb:.2f} GB free on the data volume (minimum {settings.MIN_FREE_GB:g} GB)"
+        due.append((Alert.Kind.DISK_LOW, f"disk_low:{timezone.localdate(now)}", title, None))
+    raised = [_system_alert(kind=k, key=key, title=t, camera=c, now=now) for k, key, t, c in due]
+    return [alert for alert in raised if alert]
 
 
 # --- Lifecycle ------------------------------------------------------------------------------------

@@ -37,6 +37,8 @@ def validate(config: dict, secret: str) -> list[str]:
     parts = urlsplit(str(config.get("url", "")))
     if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
         return ['config needs "url": mqtt://host:1883 or mqtts://host:8883']
+    if parts.password:
+        return ["put the password in the secret field, not in the URL (the console shows the URL)"]
     return []
 
 

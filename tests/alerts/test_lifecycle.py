@@ -190,6 +190,8 @@ def test_the_sweep_checks_assessments_whose_check_was_lost(django_capture_on_com
     with django_capture_on_commit_callbacks() as callbacks:
         assert alert_sweep(now=FRIDAY_NOON + timedelta(seconds=5)) == 0  # not stale yet
         assert alert_sweep(now=FRIDAY_NOON + timedelta(minutes=5)) == 1
-    assert len(callbacks) == 1
+        assert alert_sweep(now=FRIDAY_NOON + timedelta(minutes=5, seconds=5)) == 0  # sent a moment ago
+        assert alert_sweep(now=FRIDAY_NOON + timedelta(minutes=7)) == 1  # still not checked: again
+    assert len(callbacks) == 2
     alerts_evaluate(event_id=event.pk, now=FRIDAY_NOON + timedelta(minutes=5))
-    assert alert_sweep(now=FRIDAY_NOON + timedelta(minutes=6)) == 0
+    assert alert_sweep(now=FRIDAY_NOON + timedelta(minutes=9)) == 0
