@@ -223,10 +223,6 @@ class Alert(models.Model):
     def __str__(self) -> str:
         return f"alert {self.pk}: {self.title}"
 
-    @property
-    def open(self) -> bool:
-        return self.state in (self.State.PENDING, self.State.DELIVERED, self.State.FAILED)
-
 
 class AlertCheck(models.Model):
     """One per assessment the rules were checked against: what each rule decided, and why.

@@ -193,7 +193,10 @@ class Presence:
     def stop(self) -> None:
         """A clean goodbye: the broker sends no will for a clean disconnect, so say it."""
         if self.connected:
-            self.client.publish(self.availability, "offline", qos=1, retain=True).wait_for_publish(2)
+            try:
+                self.client.publish(self.availability, "offline", qos=1, retain=True).wait_for_publish(2)
+            except (RuntimeError, ValueError):
+                pass  # the connection dropped just now: the broker sends the will instead
         self.client.disconnect()
         self.client.loop_stop()
 

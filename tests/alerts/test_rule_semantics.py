@@ -244,9 +244,6 @@ def _run(case: Case, receiver) -> tuple[Alert | None, dict]:
     zone("front_door", "driveway", "driveway")
     zone("front_door", "porch", "entry")
     zone("garden", "driveway", "driveway")
-    from tests.alerts.factory import camera
-
-    camera("garden")
     rule.cameras.set(case.rule.get("cameras", []))
     rule.zones.set([zone(cam, name) for cam, name in case.rule.get("zones", [])])
     owner = None
