@@ -9,7 +9,7 @@ from django.db import DatabaseError
 
 @register()
 def environment_channels_check(app_configs, **kwargs):
-    from alerts.services import environment_channels
+    from alerts.setup import environment_channels
     from alerts.transports import get_transport
 
     errors = []

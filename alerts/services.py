@@ -1,6 +1,7 @@
 """Writes for alerts: the rule engine that runs after every assessment, system alerts
-(camera offline, low disk), re-notification, the lifecycle, the household's mode, and the
-first-run setup (channels declared in the environment, the default rule).
+(camera offline, low disk), re-notification, the lifecycle and the household's mode.
+The first-run setup (channels declared in the environment, the default rule) is in
+alerts/setup.py.
 
 The engine's promise: every assessment is checked once (an AlertCheck row per assessment
 number makes a second run change nothing), each matching rule raises at most one alert
@@ -12,7 +13,6 @@ from __future__ import annotations
 import logging
 import shutil
 from datetime import datetime, timedelta
-from urllib.parse import unquote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -386,82 +386,3 @@ def household_set_mode(*, mode: str, user=None, now=None) -> Household:
     )
     household.refresh_from_db()
     return household
-
-
-# --- First run: channels from the environment, the default rule -----------------------------------
-
-
-def environment_channels() -> dict[str, tuple[str, dict, str]]:
-    """Channels declared by HOMESEC_NOTIFY_*: name -> (kind, config, secret)."""
-    declared = {}
-    if settings.NOTIFY_WEBHOOK_URL:
-        declared["webhook (environment)"] = (
-            "webhook",
-            {"url": settings.NOTIFY_WEBHOOK_URL},
-            settings.NOTIFY_WEBHOOK_SECRET,
-        )
-    if settings.NOTIFY_EMAIL_TO:
-        declared["email (environment)"] = ("email", {"to": list(settings.NOTIFY_EMAIL_TO)}, "")
-    if settings.NOTIFY_MQTT_URL:
-        parts = urlsplit(settings.NOTIFY_MQTT_URL)
-        netloc = parts.hostname + (f":{parts.port}" if parts.port else "") if parts.hostname else parts.netloc
-        config = {"url": urlunsplit((parts.scheme, netloc, "", "", ""))}  # no password in what the console shows
-        if parts.username:
-            config["username"] = unquote(parts.username)
-        declared["mqtt (environment)"] = ("mqtt", config, unquote(parts.password or ""))
-    if settings.NOTIFY_NTFY_URL:
-        server, _, topic = settings.NOTIFY_NTFY_URL.rstrip("/").rpartition("/")
-        declared["ntfy (environment)"] = ("ntfy", {"server": server, "topic": topic}, settings.NOTIFY_NTFY_TOKEN)
-    return declared
-
-
-def channels_sync_from_environment() -> list[Channel]:
-    declared = environment_channels()
-    synced = []
-    for name, (kind, config, secret) in declared.items():
-        channel = Channel.objects.filter(name=name).first()
-        secrets = {"secret": secret} if secret else {}
-        if channel is None:
-            channel = Channel.objects.create(
-                name=name, kind=kind, config=config, secrets=secrets, from_environment=True
-            )
-        elif (channel.kind, channel.config, channel.secrets) != (kind, config, secrets) or not channel.from_environment:
-            # Changed settings are a fix: the channel is enabled again.
-            Channel.objects.filter(pk=channel.pk).update(
-                kind=kind, config=config, secrets=secrets, from_environment=True, enabled=True, disabled_reason=""
-            )
-        synced.append(channel)
-    Channel.objects.filter(from_environment=True, enabled=True).exclude(name__in=declared).update(
-        enabled=False, disabled_reason="no longer declared in the environment"
-    )
-    return synced
-
-
-def default_rule_name() -> str:
-    return f"Default: {settings.ALERT_MIN_LEVEL} and above, every channel"
-
-
-def default_rule_ensure() -> AlertRule | None:
-    """Until the operator changes it (then it is theirs) or deletes it (then it stays gone),
-    the default rule follows HOMESEC_ALERT_MIN_LEVEL."""
-    rule = AlertRule.objects.filter(is_default=True).first()
-    if rule is None:
-        if household_get().default_rule_removed:
-            return None
-        return AlertRule.objects.create(
-            name=default_rule_name(),
-            min_level=settings.ALERT_MIN_LEVEL,
-            all_channels=True,
-            is_default=True,
-            managed=True,
-        )
-    if rule.managed and (rule.min_level, rule.name) != (settings.ALERT_MIN_LEVEL, default_rule_name()):
-        AlertRule.objects.filter(pk=rule.pk).update(min_level=settings.ALERT_MIN_LEVEL, name=default_rule_name())
-        rule.refresh_from_db()
-    return rule
-
-
-def alerts_setup() -> None:
-    """Run when the watcher starts (and so by `manage.py run`)."""
-    channels_sync_from_environment()
-    default_rule_ensure()

@@ -196,7 +196,7 @@ CLOCK_JOBS = [
     "alerts.transports.mqtt.presence_tick",
 ]
 # Jobs the watcher runs once when it starts, and once when it stops.
-START_JOBS = ["alerts.services.alerts_setup"]
+START_JOBS = ["alerts.setup.alerts_setup"]
 STOP_JOBS = ["alerts.transports.mqtt.presence_stop"]
 
 # --- Detection -----------------------------------------------------------------------------

@@ -16,11 +16,10 @@ from alerts.services import (
     alert_renotify_due,
     alert_sweep,
     alerts_evaluate,
-    alerts_setup,
-    default_rule_ensure,
     household_set_mode,
     system_alerts_check,
 )
+from alerts.setup import alerts_setup, default_rule_ensure
 from cameras.models import Camera
 from tests.alerts.factory import FRIDAY_NOON, assessed_event, camera, webhook_channel
 
@@ -178,7 +177,11 @@ def test_the_default_rule_follows_the_setting_until_the_operator_changes_or_dele
     settings.ALERT_MIN_LEVEL = "critical"
     rule = default_rule_ensure()
     assert (rule.name, rule.min_level, rule.cooldown_s, rule.managed) == ("Anything medium", "medium", 600, False)
+    # A level the severity table does not know changes nothing (and is logged).
+    settings.ALERT_MIN_LEVEL = "severe"
+    assert default_rule_ensure().min_level == "medium"
     # Deleted, it is not made again.
+    settings.ALERT_MIN_LEVEL = "critical"
     admin_client.post(f"/admin/alerts/alertrule/{rule.pk}/delete/", {"post": "yes"})
     assert default_rule_ensure() is None and Household.objects.get().default_rule_removed
     assert not AlertRule.objects.exists()
