@@ -62,10 +62,12 @@ def notification_send(*, notification_id: int, now=None) -> str:
         pk=notification_id
     )
     channel = notification.channel
+    if not channel.enabled and not notification.test:  # a test may check a channel before enabling it
+        outcome = _give_up(notification, f"channel disabled: {channel.disabled_reason or 'by the operator'}", None)
+        alert_refresh_state(alert_id=notification.alert_id)
+        return outcome
     started = time.perf_counter()
     try:
-        if not channel.enabled and not notification.test:  # a test may check a channel before enabling it
-            raise PermanentError(f"channel disabled: {channel.disabled_reason or 'by the operator'}")
         get_transport(channel.kind).send(
             channel_config(channel), channel.secrets.get("secret", ""), message_for(notification)
         )
@@ -120,7 +122,7 @@ def _failed_attempt(notification: Notification, exc: DeliveryError, latency: flo
             reason = f"{error} (notification {notification.pk}, {timezone.localtime(now):%Y-%m-%d %H:%M})"
             Channel.objects.filter(pk=notification.channel_id).update(enabled=False, disabled_reason=reason[:500])
             logger.warning("channel %s disabled: %s", notification.channel.name, error)
-        return _give_up(notification, error, latency, tries=1)
+        return _give_up(notification, error, latency)
     if exc.status_code == 429:
         wait = exc.retry_after if exc.retry_after is not None else backoff_delay(notification.deferrals + 1)
         if notification.deferred_s + wait > settings.NOTIFY_MAX_WAIT_MIN * 60:
@@ -148,7 +150,9 @@ def _failed_attempt(notification: Notification, exc: DeliveryError, latency: flo
     return "retry"
 
 
-def _give_up(notification: Notification, error: str, latency: float, tries: int = 1) -> str:
+def _give_up(notification: Notification, error: str, latency: float | None) -> str:
+    """The last try failed (or none can succeed): a dead letter the operator can replay."""
+    tries = 1 if latency is not None else 0  # no try when nothing was sent
     Notification.objects.filter(pk=notification.pk).update(
         status=S.FAILED, attempts=F("attempts") + tries, error=error[:500], latency_ms=latency
     )

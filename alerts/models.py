@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
-from cameras.models import Camera, Zone
+from cameras.models import Camera, Zone, zone_or_household
 from detections.models import CLASSES
 from events.models import Event
 
@@ -324,6 +324,10 @@ class MemberProfile(models.Model):
 
     def __str__(self) -> str:
         return f"profile of {self.user}"
+
+    @property
+    def zoneinfo(self):
+        return zone_or_household(self.time_zone)
 
     def clean(self) -> None:
         from alerts.matching import parse_range

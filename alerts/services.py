@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import shutil
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -194,11 +193,7 @@ def _skip_reason(channel: Channel, alert: Alert, now, top_level: str) -> str:
     minimum = profile.camera_min_risk.get(alert.camera_id or "")
     if alert.risk_score is not None and minimum is not None and alert.risk_score < minimum:
         return f"below {member}'s minimum for {alert.camera_id} ({alert.risk_score} < {minimum})"
-    try:
-        zone = ZoneInfo(profile.time_zone or settings.TIME_ZONE)
-    except Exception:  # noqa: BLE001 - a bad zone name in the console falls back to the household's
-        zone = ZoneInfo(settings.TIME_ZONE)
-    quiet = in_quiet_hours(now.astimezone(zone), profile.quiet_hours)
+    quiet = in_quiet_hours(now.astimezone(profile.zoneinfo), profile.quiet_hours)
     if quiet and not (alert.severity == top_level and profile.critical_breaks_through):
         return f"{member}'s quiet hours ({quiet})"
     return ""

@@ -12,6 +12,15 @@ from django.db.models import Q
 from cameras.geometry import point_in_polygon, valid_polygon
 
 
+def zone_or_household(name: str) -> ZoneInfo:
+    """The named time zone; the household's when the console holds a bad (or no) name, so
+    a typo never stops ingest, assessment or alerting."""
+    try:
+        return ZoneInfo(name or settings.TIME_ZONE)
+    except Exception:  # noqa: BLE001 - ZoneInfo raises several kinds for a bad name
+        return ZoneInfo(settings.TIME_ZONE)
+
+
 def default_time_zone() -> str:
     # A callable, so HOMESEC_TIME_ZONE applies to new cameras without a new migration.
     return settings.TIME_ZONE
@@ -52,12 +61,7 @@ class Camera(models.Model):
 
     @property
     def zoneinfo(self) -> ZoneInfo:
-        """The camera's time zone; the household's when the console holds a bad name, so a
-        typo never stops ingest, assessment or alerting."""
-        try:
-            return ZoneInfo(self.time_zone)
-        except Exception:  # noqa: BLE001 - ZoneInfo raises several kinds for a bad name
-            return ZoneInfo(settings.TIME_ZONE)
+        return zone_or_household(self.time_zone)
 
 
 class Zone(models.Model):

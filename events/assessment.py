@@ -54,10 +54,6 @@ def level_names() -> list[str]:
     return [name for name, _ in sorted(_levels(), key=lambda level: level[1])]
 
 
-def level_min_score(name: str) -> int | None:
-    return dict(_levels()).get(name)
-
-
 def event_facts(event: Event) -> rules.Facts:
     camera = event.camera
     tz = camera.zoneinfo
@@ -208,7 +204,6 @@ def event_assess(*, event_id: int) -> Event | None:
     fields["assessed_at"] = timezone.now()
     # Each assessment gets the next number: the alert rules are checked once per number.
     Event.objects.filter(pk=event.pk).update(assessment_seq=F("assessment_seq") + 1, **fields)
-    fields["assessment_seq"] = Event.objects.values_list("assessment_seq", flat=True).get(pk=event.pk)
     if settings.ASSESS_NEXT_STAGE:
         enqueue(settings.ASSESS_NEXT_STAGE, event.pk)
     payload = {

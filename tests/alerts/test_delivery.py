@@ -154,3 +154,15 @@ def test_an_alert_with_no_channel_is_kept_and_says_nobody_was_notified():
     [alert] = alerts_evaluate(event_id=assessed_event().pk, now=FRIDAY_NOON)
     alert.refresh_from_db()
     assert (alert.state, alert.state_reason) == ("failed", "nobody to notify")
+
+
+def test_a_channel_disabled_while_a_notification_waits_is_not_tried_and_leaves_a_dead_letter(receiver):
+    alert, notification, channel = _alert(receiver.url)
+    Channel.objects.filter(pk=channel.pk).update(enabled=False, disabled_reason="HTTP 410 Gone")
+    assert notification_send(notification_id=notification.pk, now=FRIDAY_NOON) == "failed"
+    notification.refresh_from_db()
+    assert (notification.attempts, notification.error) == (0, "channel disabled: HTTP 410 Gone")
+    assert receiver.requests == [] and not NotificationAttempt.objects.exists()
+    assert DeadLetter.objects.filter(key=f"notification:{notification.pk}").exists()
+    channel.refresh_from_db()
+    assert channel.last_error == ""  # nothing was sent, so nothing went wrong on the wire
