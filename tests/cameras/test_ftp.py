@@ -5,13 +5,13 @@ import io
 import threading
 
 import pytest
-from django.contrib.auth.hashers import check_password
+from django.contrib.auth.hashers import PBKDF2PasswordHasher, check_password
 from django.db import connection
 
-from cameras.ftp import build_server, ftp_account_create
+from cameras.ftp import build_server, ftp_account_create, ftp_account_set_password
 from cameras.models import Camera, FtpAccount
 from tests.cameras.corpus import jpeg_bytes
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -134,3 +134,77 @@ def test_a_disabled_account_cannot_sign_in_and_passwords_are_stored_hashed(ftp):
     FtpAccount.objects.filter(pk=account.pk).update(enabled=False)
     with pytest.raises(ftplib.error_perm, match="530"):
         client(port)
+
+
+class ObservedPBKDF2Hasher(PBKDF2PasswordHasher):
+    """Django's PBKDF2 hasher at its own default cost (0.3-0.5 s a check here), counting the
+    checks running, so that a test can act while a login is in the middle of one."""
+
+    iterations = 1_000_000
+    lock = threading.Lock()
+    running = 0
+
+    def verify(self, password, encoded):
+        cls = type(self)
+        with cls.lock:
+            cls.running += 1
+        try:
+            return super().verify(password, encoded)
+        finally:
+            with cls.lock:
+                cls.running -= 1
+
+
+@pytest.fixture
+def slow_logins(ftp, settings):
+    """The ftp fixture's frontcam account, its password hashed by ObservedPBKDF2Hasher."""
+    cls = ObservedPBKDF2Hasher
+    settings.PASSWORD_HASHERS = [f"{cls.__module__}.{cls.__qualname__}"]
+    ftp_account_set_password(account=FtpAccount.objects.get(username="frontcam"), password="front-secret-1")
+    return cls
+
+
+def started_login(port):
+    """A session that has sent USER and waits to send PASS."""
+    session = ftplib.FTP()
+    session.connect("127.0.0.1", port, timeout=10)
+    session.sendcmd("USER frontcam")
+    return session
+
+
+def test_a_login_in_progress_does_not_hold_up_another_session(ftp, slow_logins):
+    port, _ = ftp
+    replies = []  # (who, reply) in the order they came back
+    with client(port) as a, started_login(port) as b:
+        b_login = threading.Thread(target=lambda: replies.append(("B", b.sendcmd("PASS front-secret-1"))))
+        b_login.start()
+        wait_for(lambda: slow_logins.running == 1, timeout=10, interval=0.005, what="B's password check to begin")
+        replies.append(("A", a.voidcmd("NOOP")))
+        b_login.join(timeout=10)
+    assert [who for who, _ in replies] == ["A", "B"], replies
+    assert replies[1][1].startswith("230")
+
+
+def test_logins_past_the_concurrent_cap_for_an_address_get_421_and_do_not_count_as_failures(ftp, slow_logins, settings):
+    port, _ = ftp
+    settings.FTP_MAX_CONCURRENT_LOGINS = 2
+    settings.FTP_MAX_LOGIN_FAILURES = 1  # one refusal counted as a failure would lock the address
+    first, second, third = (started_login(port) for _ in range(3))
+    replies = []
+    logins = [
+        threading.Thread(target=lambda s=s: replies.append(s.sendcmd("PASS front-secret-1"))) for s in (first, second)
+    ]
+    for login in logins:
+        login.start()
+    wait_for(lambda: slow_logins.running == 2, timeout=10, interval=0.005, what="two password checks at once")
+    with pytest.raises(ftplib.error_temp, match="^421"):
+        third.sendcmd("PASS front-secret-1")
+    with pytest.raises((EOFError, ConnectionError)):
+        third.voidcmd("NOOP")  # the server closed the connection after its 421
+    for login in logins:
+        login.join(timeout=10)
+    assert [reply[:3] for reply in replies] == ["230", "230"]
+    with client(port) as again:  # the address is not locked out
+        again.voidcmd("NOOP")
+    for session in (first, second, third):
+        session.close()
