@@ -5,7 +5,8 @@ Every builder is deterministic and writes only plain files, directories and syml
 FIFOs: a watcher test builds the whole list in a watched folder). One builder, for
 "deleted-before-read", returns a path that no longer exists: the file was written,
 closed and removed, as when a camera or a clean-up job deletes an upload before the
-worker reaches it.
+worker reaches it. The hostile clips are container headers built byte by byte (mp4_box,
+riff_chunk, ebml): they declare a frame size and hold no decodable picture.
 """
 
 from __future__ import annotations
@@ -112,6 +113,15 @@ def _jpeg_corrupt_middle(folder: Path) -> Path:
     return path
 
 
+def jpeg_with_early_end_marker(seed: int = 10) -> bytes:
+    """A JPEG whose entropy-coded data holds a stray FF D9 halfway: to a marker walk the
+    image "ends" there and the rest of its scan looks like a trailer."""
+    data = bytearray(jpeg_bytes(seed=seed))
+    middle = (data.index(b"\xff\xda") + len(data)) // 2
+    data[middle : middle + 2] = b"\xff\xd9"
+    return bytes(data)
+
+
 def _jpeg_bomb(folder: Path) -> Path:
     """A small JPEG whose frame header claims 30000×30000 pixels."""
     data = bytearray(jpeg_bytes(64, 48, seed=9))
@@ -162,6 +172,104 @@ def _mp4_truncated(folder: Path) -> Path:
     return path
 
 
+def mp4_box(kind: bytes, *payload: bytes) -> bytes:
+    body = b"".join(payload)
+    return struct.pack(">I4s", 8 + len(body), kind) + body
+
+
+def _mp4_track(handler: bytes, width: int, height: int, entry: bytes) -> bytes:
+    matrix = struct.pack(">9I", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
+    # tkhd version 0: flags, times, track id, duration; layer, group, volume; matrix; 16.16 width and height.
+    tkhd = (
+        struct.pack(">I5I8x4H", 3, 0, 0, 1, 0, 0, 0, 0, 0, 0) + matrix + struct.pack(">II", width << 16, height << 16)
+    )
+    hdlr = struct.pack(">II4s12x", 0, 0, handler) + b"handler\x00"
+    stsd = struct.pack(">II", 0, 1) + entry
+    return mp4_box(
+        b"trak",
+        mp4_box(b"tkhd", tkhd),
+        mp4_box(b"mdia", mp4_box(b"hdlr", hdlr), mp4_box(b"minf", mp4_box(b"stbl", mp4_box(b"stsd", stsd)))),
+    )
+
+
+def mp4_header_bomb(width: int = 30000, height: int = 30000) -> bytes:
+    """ftyp, a 64-bit-sized mdat, then moov (at the end, as cameras write it) with one mp4v
+    track whose tkhd and sample entry both declare width x height."""
+    entry = mp4_box(
+        b"mp4v",
+        bytes(6),
+        struct.pack(">H", 1),
+        bytes(16),
+        struct.pack(">HHII4xH32xHh", width, height, 0x480000, 0x480000, 1, 24, -1),
+    )
+    ftyp = mp4_box(b"ftyp", b"isom", struct.pack(">I", 0x200), b"isomiso2mp41")
+    mdat = struct.pack(">I4sQ", 1, b"mdat", 16 + 4096) + bytes(4096)
+    return ftyp + mdat + mp4_box(b"moov", _mp4_track(b"vide", width, height, entry))
+
+
+def mp4_audio_only() -> bytes:
+    entry = mp4_box(b"mp4a", bytes(6), struct.pack(">H", 1), bytes(8), struct.pack(">HHHHI", 2, 16, 0, 0, 44100 << 16))
+    ftyp = mp4_box(b"ftyp", b"isom", struct.pack(">I", 0x200), b"isomiso2mp41")
+    return ftyp + mp4_box(b"moov", _mp4_track(b"soun", 0, 0, entry)) + mp4_box(b"mdat", bytes(512))
+
+
+def _real_mp4_claiming(folder: Path) -> Path:
+    """A clip VideoWriter made (moov at the end), its tkhd and sample entry rewritten to 30000×30000."""
+    with tempfile.TemporaryDirectory() as scratch:  # not in `folder`: a watcher may be looking at it
+        data = bytearray(good_clip(Path(scratch) / "real.mp4", seconds=1).read_bytes())
+    tkhd = data.index(b"tkhd") + 4
+    at = tkhd + (88 if data[tkhd] == 1 else 76)
+    data[at : at + 8] = struct.pack(">II", 30000 << 16, 30000 << 16)
+    at = data.index(b"stsd") + 4 + 40
+    data[at : at + 4] = struct.pack(">HH", 30000, 30000)
+    path = folder / "real-claims-30000.mp4"
+    path.write_bytes(bytes(data))
+    return path
+
+
+def riff_chunk(fourcc: bytes, *payload: bytes) -> bytes:
+    body = b"".join(payload)
+    return fourcc + struct.pack("<I", len(body)) + body + b"\x00" * (len(body) % 2)
+
+
+def avi_header_bomb(width: int = 30000, height: int = 30000) -> bytes:
+    """An MJPG AVI header: avih and the video stream's BITMAPINFOHEADER declare width x height."""
+    avih = struct.pack("<14I", 100_000, 0, 0, 0x10, 1, 0, 1, 0, width, height, 0, 0, 0, 0)
+    strh = b"vidsMJPG" + struct.pack("<IHHIIIIIIIIhhhh", 0, 0, 0, 0, 1, 10, 0, 1, 0, 0xFFFFFFFF, 0, 0, 0, width, height)
+    strf = struct.pack("<IiiHH4sIiiII", 40, width, height, 1, 24, b"MJPG", 0, 0, 0, 0, 0)
+    strl = riff_chunk(b"LIST", b"strl", riff_chunk(b"strh", strh), riff_chunk(b"strf", strf))
+    hdrl = riff_chunk(b"LIST", b"hdrl", riff_chunk(b"avih", avih), strl)
+    return riff_chunk(b"RIFF", b"AVI ", hdrl, riff_chunk(b"LIST", b"movi"))
+
+
+def ebml(element_id: int, *payload: bytes) -> bytes:
+    body = b"".join(payload)
+    size = (1 << 56 | len(body)).to_bytes(8, "big")  # an 8-byte size vint, as muxers write placeholders
+    return element_id.to_bytes((element_id.bit_length() + 7) // 8, "big") + size + body
+
+
+def _ebml_uint(element_id: int, value: int) -> bytes:
+    return ebml(element_id, value.to_bytes(max(1, (value.bit_length() + 7) // 8), "big"))
+
+
+def mkv_header_bomb(width: int = 30000, height: int = 30000) -> bytes:
+    """EBML header, then a Segment of unknown size (a live recording) whose one video track
+    declares width x height, then a Cluster of unknown size."""
+    header = ebml(0x1A45DFA3, _ebml_uint(0x4286, 1), ebml(0x4282, b"matroska"))
+    video = ebml(0xE0, _ebml_uint(0xB0, width), _ebml_uint(0xBA, height))
+    entry = ebml(0xAE, _ebml_uint(0xD7, 1), _ebml_uint(0x83, 1), ebml(0x86, b"V_MJPEG"), video)
+    unknown = bytes.fromhex("01ffffffffffffff")
+    return (
+        header
+        + bytes.fromhex("18538067")
+        + unknown
+        + ebml(0x1654AE6B, entry)
+        + bytes.fromhex("1f43b675")
+        + unknown
+        + bytes(64)
+    )
+
+
 def _symlink_out(folder: Path) -> Path:
     outside = folder.parent.parent / "outside-secret.jpg"
     outside.write_bytes(jpeg_bytes(seed=6))
@@ -202,6 +310,12 @@ BAD_CASES = [
     ("truncated-jpeg", _write("truncated.jpg", _GOOD[: len(_GOOD) * 6 // 10]), "truncated JPEG"),
     ("jpeg-header-then-garbage", _write("garbage.jpg", _GOOD[:600] + bytes(range(256)) * 20), "truncated JPEG"),
     ("jpeg-corrupt-middle", _jpeg_corrupt_middle, "corrupt JPEG"),
+    ("jpeg-end-marker-inside-image-data", _write("early-end.jpg", jpeg_with_early_end_marker()), "corrupt JPEG"),
+    (
+        "jpeg-end-marker-inside-image-data-then-padding",
+        _write("early-end-padded.jpg", jpeg_with_early_end_marker() + b"\x00" * 6000),
+        "corrupt JPEG",
+    ),
     ("jpeg-broken-huffman-tables", _jpeg_broken_huffman, "undecodable JPEG"),
     ("png-bad-crc", _png_bad_crc, "bad CRC"),
     ("png-truncated", _png_truncated, "truncated PNG"),
@@ -220,6 +334,11 @@ BAD_CASES = [
     ("clip-without-frames", _avi_no_frames, "clip has no decodable frames"),
     ("mp4-header-only", _mp4_no_frames, "clip cannot be opened"),
     ("mp4-half-written", _mp4_truncated, "clip cannot be opened"),
+    ("mp4-header-pixel-bomb", _write("bomb.mp4", mp4_header_bomb()), "clip is 30000×30000 px"),
+    ("mp4-rewritten-header-pixel-bomb", _real_mp4_claiming, "clip is 30000×30000 px"),
+    ("avi-header-pixel-bomb", _write("bomb.avi", avi_header_bomb()), "clip is 30000×30000 px"),
+    ("mkv-header-pixel-bomb", _write("bomb.mkv", mkv_header_bomb()), "clip is 30000×30000 px"),
+    ("mp4-audio-only", _write("audio-only.mp4", mp4_audio_only()), "declares no frame size"),
     ("garbage-as-mp4", _write("noise.mp4", bytes(range(256)) * 8), "content is unrecognised binary data"),
     ("text-file", _write("readme.txt", b"camera log\n"), "unsupported file type .txt"),
     ("clip-named-jpg", _write("clip.jpg", _mp4_named_jpg()), "extension .jpg does not match the content (MP4 video)"),

@@ -14,7 +14,19 @@ import pytest
 from PIL import Image, PngImagePlugin
 
 from cameras.validation import inspect_upload
-from tests.cameras.corpus import BAD_CASES, GOOD_ODD_NAMES, good_clip, good_jpeg, good_png, jpeg_bytes, picture
+from tests.cameras.corpus import (
+    BAD_CASES,
+    GOOD_ODD_NAMES,
+    avi_header_bomb,
+    good_clip,
+    good_jpeg,
+    good_png,
+    jpeg_bytes,
+    jpeg_with_early_end_marker,
+    mkv_header_bomb,
+    mp4_header_bomb,
+    picture,
+)
 
 MB = 1024 * 1024
 
@@ -146,7 +158,15 @@ def test_content_wins_over_a_wrong_image_extension(folder):
     assert (result.ok, result.media_format) == (True, "png")
 
 
-@pytest.mark.parametrize(("name", "fourcc", "codec"), [("clip.mp4", "mp4v", "FMP4"), ("clip.avi", "MJPG", "MJPG")])
+@pytest.mark.parametrize(
+    ("name", "fourcc", "codec"),
+    [
+        ("clip.mp4", "mp4v", "FMP4"),
+        ("clip.mov", "mp4v", "FMP4"),
+        ("clip.avi", "MJPG", "MJPG"),
+        ("clip.mkv", "MJPG", "MJPG"),
+    ],
+)
 def test_clips_are_accepted_with_frames_duration_and_codec(folder, name, fourcc, codec):
     result = inspect(good_clip(folder / name, seconds=3, fps=10, fourcc=fourcc), folder)
     assert (result.ok, result.media_type, result.width, result.height) == (True, "video", 320, 240)
@@ -166,3 +186,104 @@ def test_a_symlink_inside_the_camera_folder_is_followed(folder):
     link = folder / "link.jpg"
     link.symlink_to(target)
     assert inspect(link, folder).ok
+
+
+@pytest.mark.parametrize(
+    "trailer",
+    [
+        pytest.param(lambda tmp: b"\r\nHSCAM-7 model=DC200 serial=A1B2C3 fw=2.4.1 motion=1\r\n", id="camera-text"),
+        pytest.param(lambda tmp: b"\x00" * 10_000, id="padding-longer-than-4kb"),
+        pytest.param(lambda tmp: good_clip(tmp / "motion.mp4", seconds=1).read_bytes(), id="motion-photo-mp4"),
+    ],
+)
+def test_a_jpeg_with_a_camera_trailer_is_accepted_and_the_trailer_counted(folder, tmp_path, trailer):
+    tail = trailer(tmp_path)
+    path = folder / "trailer.jpg"
+    path.write_bytes(jpeg_bytes(seed=4) + tail)
+    result = inspect(path, folder)
+    assert (result.ok, result.reason, result.width, result.height) == (True, "", 640, 360)
+    assert result.trailing_bytes == len(tail)
+
+
+def test_a_jpeg_that_ends_at_its_end_marker_has_no_trailing_bytes(folder):
+    result = inspect(good_jpeg(folder / "plain.jpg"), folder)
+    assert (result.ok, result.trailing_bytes) == (True, 0)
+
+
+def test_an_end_marker_inside_the_image_data_is_damage_not_a_trailer(folder):
+    """What follows a stray FF D9 is the rest of the scan (stuffed bytes, then the real end
+    marker): refused, where a genuine trailer would have been accepted."""
+    data = jpeg_with_early_end_marker()
+    path = folder / "early-end.jpg"
+    path.write_bytes(data)
+    stray = data.index(b"\xff\xd9", data.index(b"\xff\xda"))
+    assert inspect(path, folder).reason == (
+        f"corrupt JPEG: image data continues after the end-of-image marker at byte {stray}"
+    )
+
+
+def _no_opencv(monkeypatch) -> list:
+    opened = []
+    real = cv2.VideoCapture
+    monkeypatch.setattr(cv2, "VideoCapture", lambda *args: opened.append(args) or real(*args))
+    return opened
+
+
+@pytest.mark.parametrize(
+    ("name", "build"),
+    [("bomb.mp4", mp4_header_bomb), ("bomb.avi", avi_header_bomb), ("bomb.mkv", mkv_header_bomb)],
+)
+def test_a_clip_header_declaring_a_huge_frame_is_refused_before_opencv_opens_it(folder, monkeypatch, name, build):
+    opened = _no_opencv(monkeypatch)
+    path = folder / name
+    path.write_bytes(build())
+    result = inspect(path, folder)
+    assert result.reason == "clip is 30000×30000 px (900.0 MP), over the 40.0 MP limit (decompression bomb guard)"
+    assert opened == []
+
+
+def test_a_real_clip_with_a_rewritten_header_is_refused_before_opencv_opens_it(folder, monkeypatch):
+    opened = _no_opencv(monkeypatch)
+    build = dict((c[0], c[1]) for c in BAD_CASES)["mp4-rewritten-header-pixel-bomb"]
+    result = inspect(build(folder), folder)
+    assert result.reason == "clip is 30000×30000 px (900.0 MP), over the 40.0 MP limit (decompression bomb guard)"
+    assert opened == []
+
+
+@pytest.mark.parametrize(
+    ("name", "fourcc"), [("clip.mp4", "mp4v"), ("clip.mov", "mp4v"), ("clip.avi", "MJPG"), ("clip.mkv", "MJPG")]
+)
+def test_the_frame_size_of_a_real_clip_is_read_from_its_header(folder, monkeypatch, name, fourcc):
+    path = good_clip(folder / name, seconds=1, fourcc=fourcc)
+    opened = _no_opencv(monkeypatch)
+    result = inspect_upload(path, camera_root=folder, max_bytes=1 * MB, max_pixels=320 * 240 - 1)
+    assert result.reason == "clip is 320×240 px (0.1 MP), over the 0.1 MP limit (decompression bomb guard)"
+    assert opened == []
+
+
+def test_a_clip_whose_header_declares_no_frame_size_is_refused(folder, monkeypatch):
+    opened = _no_opencv(monkeypatch)
+    build = dict((c[0], c[1]) for c in BAD_CASES)["mp4-audio-only"]
+    result = inspect(build(folder), folder)
+    assert result.reason == "clip cannot be opened: its header declares no frame size (no video track)"
+    assert opened == []
+
+
+def test_a_file_in_a_symlinked_folder_outside_the_camera_folder_is_refused(folder, tmp_path):
+    elsewhere = tmp_path / "home" / "someone"
+    good_jpeg(elsewhere / "x.jpg")
+    (folder / "nas").symlink_to(elsewhere, target_is_directory=True)
+    result = inspect(folder / "nas" / "x.jpg", folder)
+    assert (result.ok, result.reason) == (False, "a symlinked folder on its path leads outside the camera folder")
+
+
+def test_a_symlinked_folder_inside_the_camera_folder_is_followed(folder):
+    good_jpeg(folder / "2026" / "x.jpg")
+    (folder / "latest").symlink_to(folder / "2026", target_is_directory=True)
+    assert inspect(folder / "latest" / "x.jpg", folder).ok
+
+
+def test_a_symlinked_folder_that_loops_is_refused(folder):
+    (folder / "loop").symlink_to(folder / "loop", target_is_directory=True)
+    result = inspect(folder / "loop" / "x.jpg", folder)
+    assert (result.ok, result.reason) == (False, "symlink loop")
