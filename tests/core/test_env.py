@@ -1,7 +1,16 @@
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from homesec.env import database_from_url, env_bool, env_choice, env_float, env_int, load_env_file
+from homesec.env import (
+    database_from_url,
+    env_bool,
+    env_choice,
+    env_float,
+    env_int,
+    env_rate,
+    load_env_file,
+    url_parts,
+)
 
 
 def test_it_reads_numbers_booleans_and_choices(monkeypatch):
@@ -67,3 +76,24 @@ def test_an_env_file_fills_only_unset_variables(tmp_path, monkeypatch):
     env_file.write_text("not a setting\n")
     with pytest.raises(ImproperlyConfigured, match=r"\.env:1: expected KEY=VALUE"):
         load_env_file(env_file)
+
+
+@pytest.mark.parametrize("rate", ["600/minute", "10/s", "5/hour", "2/days", "1/sec", "30/min"])
+def test_it_reads_api_rates_the_way_the_throttle_does(monkeypatch, rate):
+    monkeypatch.setenv("HS_T_RATE", rate)
+    assert env_rate("HS_T_RATE", "600/minute") == rate
+
+
+def test_url_parts_unquotes_credentials_and_names_the_variable_on_raw_reserved_characters():
+    parts = url_parts("HS_T_URL", "mqtt://home%40sec:p%23ss%2Fw@broker.local:1883")
+    assert (parts.scheme, parts.username, parts.password, parts.host, parts.port) == (
+        "mqtt",
+        "home@sec",
+        "p#ss/w",
+        "broker.local",
+        1883,
+    )
+    with pytest.raises(ImproperlyConfigured, match=r"HS_T_URL: .* percent-encoded.*# as %23"):
+        url_parts("HS_T_URL", "mqtt://homesec:p#ss@broker.local:1883")
+    with pytest.raises(ImproperlyConfigured, match="HS_T_URL: the port is not a number"):
+        url_parts("HS_T_URL", "mqtt://broker.local:x")
