@@ -138,6 +138,10 @@ class Ingest(models.Model):
     duration_s = models.FloatField(null=True, blank=True)
     frame_count = models.PositiveIntegerField(null=True, blank=True)
     codec = models.CharField(max_length=16, blank=True)
+    trailing_bytes = models.PositiveIntegerField(
+        default=0,
+        help_text="JPEG bytes after the end-of-image marker (a camera's trailer, a motion photo's video), not decoded.",
+    )
     arrived_at = models.DateTimeField(db_index=True)
     captured_at = models.DateTimeField(null=True, blank=True)
     captured_from = models.CharField(max_length=8, blank=True, help_text="name, exif or mtime")

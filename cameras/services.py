@@ -208,6 +208,7 @@ def _examine(row: Ingest) -> str | tuple[Ingest, str, dict]:
             "duration_s": inspection.duration_s,
             "frame_count": inspection.frame_count,
             "codec": inspection.codec[:16],
+            "trailing_bytes": inspection.trailing_bytes,
             "captured_at": when,
             "captured_from": source,
         },
@@ -228,6 +229,7 @@ STORED_FIELDS = [
     "duration_s",
     "frame_count",
     "codec",
+    "trailing_bytes",
     "captured_at",
     "captured_from",
 ]

@@ -3,7 +3,15 @@
 Every problem becomes a rejection with one clear sentence; nothing here raises. The order
 matters: a decompression bomb is refused from the size its header declares, before Pillow
 or OpenCV allocate a pixel (OpenCV's own limit is 2^30 pixels: 30000×30000 would decode to
-~2.7 GB). Pure Python + Pillow + OpenCV: no Django, so it can run anywhere.
+~2.7 GB). For clips that size comes from our own small readers of the container headers
+(MP4/MOV boxes, AVI chunks, Matroska elements: bounded seeks and reads), because FFmpeg's
+stream probing inside cv2.VideoCapture may already decode a frame.
+
+Paths are resolved first: a file whose real location is outside its camera folder (through a
+symlink, or a symlinked folder on its path) is refused. A JPEG ends at the end-of-image
+marker after its scans; bytes after it (a camera's trailer, a motion photo's video, padding)
+are counted, not decoded, unless they read as the rest of the scan: then the marker was
+damage inside the image. Pure Python + Pillow + OpenCV: no Django, so it can run anywhere.
 """
 
 from __future__ import annotations
@@ -16,9 +24,11 @@ import stat
 import struct
 import time
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 
 import cv2
 from PIL import Image, ImageFile
@@ -27,7 +37,6 @@ IMAGE_SUFFIXES = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png"}
 VIDEO_SUFFIXES = {".mp4": "mp4", ".mov": "mov", ".mkv": "mkv", ".avi": "avi"}
 ACCEPTED = ", ".join(sorted({*IMAGE_SUFFIXES, *VIDEO_SUFFIXES}))
 PADDING = b"\x00\r\n\t "  # some cameras pad after the JPEG end-of-image marker
-JPEG_TAIL_SLACK = 4096  # ... by up to a few KB; more than that is not padding
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # A full PNG decode costs width×height×4 bytes; above this the CRC walk alone vouches for the data.
 PNG_FULL_DECODE_MAX_PIXELS = 4_000_000
@@ -40,6 +49,10 @@ _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0
 _JPEG_SEGMENTS = {0xC4, 0xCC, 0xDA, 0xDB, 0xDC, 0xDD, 0xDE, 0xDF, 0xFE, *range(0xE0, 0xF0)}
 # Inside entropy-coded data FF 00 is a stuffed FF and FF FF is fill: anything else is a marker.
 _ENTROPY_MARKER = re.compile(rb"\xff[^\x00\xff]")
+# ... and of those only the restart markers RST0..RST7 let the scan go on.
+_SCAN_ENDING_MARKER = re.compile(rb"\xff[^\x00\xff\xd0-\xd7]")
+# How many boxes, chunks or elements one clip's header walk may visit: bounded work per file.
+MAX_HEADER_ITEMS = 1000
 
 
 @dataclass(frozen=True)
@@ -57,6 +70,7 @@ class Inspection:
     fps: float | None = None
     duration_s: float | None = None
     codec: str = ""  # clips: the FourCC as FFmpeg reports it
+    trailing_bytes: int = 0  # JPEG: bytes after the end-of-image marker (a trailer), not decoded
 
 
 def _reject(reason: str, size: int = 0) -> Inspection:
@@ -67,11 +81,11 @@ def _mb(n: int) -> str:
     return f"{n / 2**20:.1f}".removesuffix(".0")
 
 
-def _too_many_pixels(width: int, height: int, max_pixels: int) -> str:
+def _too_many_pixels(width: int, height: int, max_pixels: int, what: str = "image") -> str:
     if width * height <= max_pixels:
         return ""
     return (
-        f"image is {width}×{height} px ({width * height / 1e6:.1f} MP), over the {max_pixels / 1e6:.1f} MP limit "
+        f"{what} is {width}×{height} px ({width * height / 1e6:.1f} MP), over the {max_pixels / 1e6:.1f} MP limit "
         "(decompression bomb guard)"
     )
 
@@ -138,19 +152,22 @@ def inspect_upload(path: Path, *, camera_root: Path, max_bytes: int, max_pixels:
 
 
 def _inspect(path: Path, *, camera_root: Path, max_bytes: int, max_pixels: int) -> Inspection:
-    st = os.lstat(path)
     suffix = path.suffix.lower()  # the name as uploaded decides the type, even through a symlink
-    if stat.S_ISLNK(st.st_mode):
-        try:
-            target = path.resolve()
-        except RuntimeError:
-            return _reject("symlink loop")
-        if not target.is_relative_to(camera_root.resolve()):
+    # Resolve every path, not only a symlinked file: a symlinked folder (door/nas -> /home/...)
+    # would otherwise let any file on the machine in.
+    try:
+        target = path.resolve()
+    except RuntimeError:  # Python 3.11's resolve() reports a loop anywhere on the path this way
+        return _reject("symlink loop")
+    is_link = stat.S_ISLNK(os.lstat(path).st_mode)
+    if not target.is_relative_to(camera_root.resolve()):
+        if is_link:
             return _reject("symlink points outside the camera folder")
-        if not target.exists():
-            return _reject("symlink points to a file that does not exist")
-        st = os.stat(target)
-        path = target
+        return _reject("a symlinked folder on its path leads outside the camera folder")
+    if is_link and not target.exists():
+        return _reject("symlink points to a file that does not exist")
+    st = os.stat(target)
+    path = target
     if not stat.S_ISREG(st.st_mode):
         kinds = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"))
         kind = next((name for test, name in kinds if test(st.st_mode)), "a device")
@@ -179,58 +196,64 @@ def _inspect(path: Path, *, camera_root: Path, max_bytes: int, max_pixels: int) 
 
 def _inspect_jpeg(path: Path, size: int, max_pixels: int) -> Inspection:
     data = path.read_bytes()  # at most max_bytes; read once, walked and decoded from memory
-    tail = data[-JPEG_TAIL_SLACK:].rstrip(PADDING)
-    if not tail.endswith(b"\xff\xd9"):
+    if b"\xff\xd9" not in data:  # a half-written upload, told in one fast scan
         return _reject("truncated JPEG: no end-of-image marker", size)
-    end = len(data) - JPEG_TAIL_SLACK + len(tail) if len(data) > JPEG_TAIL_SLACK else len(tail)
-    dims, problem = _jpeg_walk(data, end)
+    dims, end, problem = _jpeg_walk(data)
     if dims and (bomb := _too_many_pixels(*dims, max_pixels)):
         return _reject(bomb, size)
     if problem:
         return _reject(problem, size)
-    return _decode_image(io.BytesIO(data), "jpeg", size, max_pixels)
+    trailing = len(data) - end
+    # The decoder stops at the end marker anyway; handing it only the image keeps a trailer
+    # (possibly megabytes of motion-photo video) out of the decode check.
+    return _decode_image(io.BytesIO(data[:end] if trailing else data), "jpeg", size, max_pixels, trailing)
 
 
-def _jpeg_walk(data: bytes, end: int) -> tuple[tuple[int, int] | None, str]:
-    """Walk the marker segments and scans: ((width, height) from the frame header, problem or "").
+def _jpeg_walk(data: bytes) -> tuple[tuple[int, int] | None, int, str]:
+    """Walk the marker segments and scans: ((width, height) from the frame header, where the
+    image ends (just after its end-of-image marker), problem or "").
 
     libjpeg only *warns* about damaged entropy data and Pillow then hands back a half-grey
     picture, so the structure is checked here: no stray markers inside the image data,
-    restart markers in order, and the end-of-image marker where the file ends.
+    restart markers in order, and an end-of-image marker after the scans.
     """
+    end = len(data)
     dims: tuple[int, int] | None = None
     scans = 0
     pos = 2
     while True:
-        while pos < end and data[pos] == 0xFF and pos + 1 < end and data[pos + 1] == 0xFF:
+        while pos + 1 < end and data[pos] == 0xFF and data[pos + 1] == 0xFF:
             pos += 1  # fill bytes before a marker
-        if pos + 2 > end or data[pos] != 0xFF:
-            return dims, f"corrupt JPEG: expected a marker at byte {pos}"
+        if pos + 2 > end:
+            return dims, end, "truncated JPEG: no end-of-image marker"
+        if data[pos] != 0xFF:
+            return dims, end, f"corrupt JPEG: expected a marker at byte {pos}"
         kind = data[pos + 1]
         if kind == 0xD9:
-            # An early EOI is fine only if another image follows (some cameras append a thumbnail).
-            if pos + 2 == end or data[pos + 2 : pos + 4] == b"\xff\xd8":
-                return dims, "" if scans else "corrupt JPEG: no image data"
-            return dims, f"corrupt JPEG: image data continues after the end-of-image marker at byte {pos}"
+            if not scans:
+                return dims, end, "corrupt JPEG: no image data"
+            if _continues_the_scan(data, pos + 2):
+                return dims, end, f"corrupt JPEG: image data continues after the end-of-image marker at byte {pos}"
+            return dims, pos + 2, ""
         if kind not in _JPEG_SOF and kind not in _JPEG_SEGMENTS:
-            return dims, f"corrupt JPEG: unexpected marker 0xFF{kind:02X} at byte {pos}"
-        if pos + 4 > end:
-            return dims, "corrupt JPEG: a segment runs past the end of the file"
+            return dims, end, f"corrupt JPEG: unexpected marker 0xFF{kind:02X} at byte {pos}"
         length = int.from_bytes(data[pos + 2 : pos + 4], "big")
-        if length < 2 or pos + 2 + length > end:
-            return dims, "corrupt JPEG: a segment runs past the end of the file"
+        if pos + 4 > end or pos + 2 + length > end:
+            return dims, end, "truncated JPEG: a segment runs past the end of the file"
+        if length < 2:
+            return dims, end, f"corrupt JPEG: a segment of length {length} at byte {pos}"
         if kind in _JPEG_SOF:
             if dims:
-                return dims, "corrupt JPEG: a second frame header"
+                return dims, end, "corrupt JPEG: a second frame header"
             if length < 7:
-                return dims, "corrupt JPEG: short frame header"
+                return dims, end, "corrupt JPEG: short frame header"
             height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
             dims = (width, height)
         pos += 2 + length
         if kind != 0xDA:
             continue
         if dims is None:
-            return dims, "corrupt JPEG: image data before the frame header"
+            return dims, end, "corrupt JPEG: image data before the frame header"
         scans += 1
         # Entropy-coded data runs to the next marker that is not a restart marker RST0..RST7.
         expected_rst = 0
@@ -238,13 +261,27 @@ def _jpeg_walk(data: bytes, end: int) -> tuple[tuple[int, int] | None, str]:
             marker = found.group()[1]
             if 0xD0 <= marker <= 0xD7:
                 if marker != 0xD0 + expected_rst:
-                    return dims, f"corrupt JPEG: restart marker out of order at byte {found.start()}"
+                    return dims, end, f"corrupt JPEG: restart marker out of order at byte {found.start()}"
                 expected_rst = (expected_rst + 1) % 8
                 continue
             pos = found.start()
             break
         else:
-            return dims, "truncated JPEG: image data runs to the end of the file"
+            return dims, end, "truncated JPEG: image data runs to the end of the file"
+
+
+def _continues_the_scan(data: bytes, start: int) -> bool:
+    """Do the bytes after an end-of-image marker read as more of the scan: every FF stuffed,
+    fill or a restart marker, closed by another end marker (padding aside)? Then the first
+    FF D9 was damage inside the entropy-coded data, not the image's end. A genuine trailer
+    (text, padding, an MP4 box, a second JPEG's FF D8) breaks that pattern or does not end so.
+    """
+    trailer = data[start:].rstrip(PADDING)
+    return (
+        len(trailer) > 2
+        and trailer.endswith(b"\xff\xd9")
+        and not _SCAN_ENDING_MARKER.search(trailer, 0, len(trailer) - 2)
+    )
 
 
 def _inspect_png(path: Path, head: bytes, size: int, max_pixels: int) -> Inspection:
@@ -278,7 +315,9 @@ def _png_chunks_problem(path: Path) -> str:
                 return ""
 
 
-def _decode_image(source: Path | io.BytesIO, fmt: str, size: int, max_pixels: int) -> Inspection:
+def _decode_image(
+    source: Path | io.BytesIO, fmt: str, size: int, max_pixels: int, trailing_bytes: int = 0
+) -> Inspection:
     # Our own guard ran on the header already; Pillow's (process-wide) guard only has to not be lower.
     if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < max_pixels:
         Image.MAX_IMAGE_PIXELS = max_pixels
@@ -315,6 +354,7 @@ def _decode_image(source: Path | io.BytesIO, fmt: str, size: int, max_pixels: in
         size=size,
         exif_datetime=exif_time,
         decode_ms=decode_ms,
+        trailing_bytes=trailing_bytes,
     )
 
 
@@ -333,14 +373,22 @@ def _exif_datetime(image: Image.Image) -> datetime | None:
 
 
 def _inspect_video(path: Path, fmt: str, size: int, max_pixels: int) -> Inspection:
+    # Before OpenCV sees the file: opening it runs FFmpeg's stream probing, which can decode a frame.
+    with open(path, "rb") as handle:
+        sizes, missing = _CONTAINER_READERS[fmt](handle, size, iter(range(MAX_HEADER_ITEMS)))
+    sizes = [(width, height) for width, height in sizes if width and height]
+    if not sizes:
+        return _reject(f"clip cannot be opened: its header declares no frame size ({missing})", size)
+    if bomb := _too_many_pixels(*max(sizes, key=lambda wh: wh[0] * wh[1]), max_pixels, "clip"):
+        return _reject(bomb, size)
     capture = cv2.VideoCapture(str(path))
     try:
         if not capture.isOpened():
             return _reject("clip cannot be opened (no readable video stream)", size)
-        # The container's declared size, before the first frame is decoded into memory.
+        # What FFmpeg makes of the stream, still before the first frame is decoded into memory.
         declared = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH) or 0), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
-        if bomb := _too_many_pixels(*declared, max_pixels):
-            return _reject(bomb.replace("image", "clip", 1), size)
+        if bomb := _too_many_pixels(*declared, max_pixels, "clip"):
+            return _reject(bomb, size)
         started = time.perf_counter()
         ok, frame = capture.read()  # one frame only: never the whole clip
         decode_ms = (time.perf_counter() - started) * 1000
@@ -366,3 +414,174 @@ def _inspect_video(path: Path, fmt: str, size: int, max_pixels: int) -> Inspecti
         duration_s=frames / fps if frames > 0 and fps > 0 else None,
         codec=codec,
     )
+
+
+# The container readers: (frame sizes the header declares, what was missing when none).
+# They seek from header to header and read a few bytes at a time, so a clip's size does not
+# matter; `budget` caps how many boxes, chunks or elements one file makes them visit.
+
+
+def _read_span(handle: BinaryIO, span: tuple[int, int] | None, limit: int) -> bytes:
+    if span is None:
+        return b""
+    handle.seek(span[0])
+    return handle.read(max(0, min(limit, span[1] - span[0])))
+
+
+def _mp4_boxes(handle: BinaryIO, start: int, end: int, budget: Iterator[int]) -> Iterator[tuple[bytes, int, int]]:
+    """(type, payload start, payload end) of each ISO-BMFF box in [start, end)."""
+    pos = start
+    while pos + 8 <= end and next(budget, None) is not None:
+        handle.seek(pos)
+        head = handle.read(16)
+        if len(head) < 8:
+            return
+        size, kind = struct.unpack(">I4s", head[:8])
+        header = 8
+        if size == 1 and len(head) == 16:
+            size, header = struct.unpack(">Q", head[8:])[0], 16  # 64-bit size: a large mdat
+        elif size == 0:
+            size = end - pos  # "runs to the end of the file"
+        if size < header:
+            return  # damaged: nothing after it can be located
+        yield kind, pos + header, min(pos + size, end)
+        pos += size
+
+
+def _first_of_each(items: Iterator[tuple[bytes | int, int, int]]) -> dict:
+    """{box type, chunk id or element id: (payload start, payload end)} of its first occurrence."""
+    found: dict = {}
+    for key, start, end in items:
+        found.setdefault(key, (start, end))
+    return found
+
+
+def _mp4_children(handle: BinaryIO, span: tuple[int, int] | None, budget: Iterator[int]) -> dict:
+    return _first_of_each(_mp4_boxes(handle, *(span or (0, 0)), budget))
+
+
+def _mp4_frame_sizes(handle: BinaryIO, file_size: int, budget: Iterator[int]) -> tuple[list, str]:
+    # moov may come after a large mdat (cameras write the index last): skip boxes by seeking.
+    moov = next(
+        ((start, end) for kind, start, end in _mp4_boxes(handle, 0, file_size, budget) if kind == b"moov"), None
+    )
+    if moov is None:
+        return [], "no 'moov' box"
+    sizes = []
+    for kind, start, end in _mp4_boxes(handle, *moov, budget):
+        if kind != b"trak":
+            continue
+        trak = _mp4_children(handle, (start, end), budget)
+        mdia = _mp4_children(handle, trak.get(b"mdia"), budget)
+        if _read_span(handle, mdia.get(b"hdlr"), 12)[8:12] != b"vide":
+            continue  # sound, subtitles, metadata: no frames to decode
+        tkhd = _read_span(handle, trak.get(b"tkhd"), 96)
+        at = 88 if tkhd[:1] == b"\x01" else 76  # version 1 has 64-bit times
+        if len(tkhd) >= at + 8:
+            width, height = struct.unpack(">II", tkhd[at : at + 8])
+            sizes.append((width >> 16, height >> 16))  # 16.16 fixed point
+        stbl = _mp4_children(handle, _mp4_children(handle, mdia.get(b"minf"), budget).get(b"stbl"), budget)
+        # stsd: version/flags, entry count, then the first visual sample entry; its width and
+        # height sit 24 bytes into the entry, after the reserved and predefined fields.
+        stsd = _read_span(handle, stbl.get(b"stsd"), 44)
+        if len(stsd) == 44:
+            sizes.append(struct.unpack(">HH", stsd[40:44]))
+    return sizes, "no video track"
+
+
+def _riff_chunks(handle: BinaryIO, start: int, end: int, budget: Iterator[int]) -> Iterator[tuple[bytes, int, int]]:
+    """(id, payload start, payload end) of each RIFF chunk in [start, end); a LIST is named by its list type."""
+    pos = start
+    while pos + 8 <= end and next(budget, None) is not None:
+        handle.seek(pos)
+        head = handle.read(12)
+        if len(head) < 8:
+            return
+        fourcc, size = struct.unpack("<4sI", head[:8])
+        payload = pos + 8
+        if fourcc == b"LIST" and len(head) == 12:
+            fourcc, payload = head[8:12], pos + 12
+        yield fourcc, payload, min(pos + 8 + size, end)
+        pos += 8 + size + (size & 1)  # chunks are word-aligned
+
+
+def _avi_frame_sizes(handle: BinaryIO, file_size: int, budget: Iterator[int]) -> tuple[list, str]:
+    # The walk starts past "RIFF size AVI " and runs to the file's end: an unfinished
+    # recording can carry a wrong RIFF size, and FFmpeg reads it anyway.
+    hdrl = next(((s, e) for kind, s, e in _riff_chunks(handle, 12, file_size, budget) if kind == b"hdrl"), None)
+    if hdrl is None:
+        return [], "no 'hdrl' header list"
+    sizes = []
+    for kind, start, end in _riff_chunks(handle, *hdrl, budget):
+        if kind == b"avih":  # MainAVIHeader: dwWidth, dwHeight after eight other DWORDs
+            avih = _read_span(handle, (start, end), 40)
+            if len(avih) == 40:
+                sizes.append(struct.unpack("<II", avih[32:40]))
+        elif kind == b"strl":
+            stream = _first_of_each(_riff_chunks(handle, start, end, budget))
+            if _read_span(handle, stream.get(b"strh"), 4) == b"vids":
+                strf = _read_span(handle, stream.get(b"strf"), 12)  # BITMAPINFOHEADER: biSize, biWidth, biHeight
+                if len(strf) == 12:
+                    width, height = struct.unpack("<ii", strf[4:12])
+                    sizes.append((abs(width), abs(height)))  # a negative height means top-down rows
+    return sizes, "no video track"
+
+
+def _ebml_children(handle: BinaryIO, start: int, end: int, budget: Iterator[int]) -> Iterator[tuple[int, int, int]]:
+    """(id, payload start, payload end) of each EBML element in [start, end). An element of
+    unknown size (a live recording's Segment or Cluster) runs to `end`, so the walk stops after it."""
+    pos = start
+    while pos < end and next(budget, None) is not None:
+        handle.seek(pos)
+        head = handle.read(12)
+        id_length = 9 - head[0].bit_length() if head else 9  # leading zero bits + 1
+        if id_length > 4 or len(head) <= id_length:
+            return
+        size_length = 9 - head[id_length].bit_length()
+        if size_length > 8 or len(head) < id_length + size_length:
+            return
+        element_id = int.from_bytes(head[:id_length], "big")
+        mask = (1 << 7 * size_length) - 1
+        size = int.from_bytes(head[id_length : id_length + size_length], "big") & mask
+        payload = pos + id_length + size_length
+        pos = end if size == mask else min(payload + size, end)
+        yield element_id, payload, pos
+
+
+# Matroska element ids: Segment > Tracks > TrackEntry > Video > PixelWidth, PixelHeight.
+_MKV_SEGMENT = 0x18538067
+_MKV_TRACKS = 0x1654AE6B
+_MKV_TRACK_ENTRY = 0xAE
+_MKV_VIDEO = 0xE0
+_MKV_PIXEL_WIDTH = 0xB0
+_MKV_PIXEL_HEIGHT = 0xBA
+
+
+def _mkv_frame_sizes(handle: BinaryIO, file_size: int, budget: Iterator[int]) -> tuple[list, str]:
+    def first(element_id: int, start: int, end: int) -> tuple[int, int] | None:
+        return next(((s, e) for i, s, e in _ebml_children(handle, start, end, budget) if i == element_id), None)
+
+    segment = first(_MKV_SEGMENT, 0, file_size)
+    # Muxers write Tracks before the clusters; one of unknown size cannot be skipped.
+    tracks = first(_MKV_TRACKS, *segment) if segment else None
+    if tracks is None:
+        return [], "no Tracks element before the picture data"
+    sizes = []
+    for element_id, start, end in _ebml_children(handle, *tracks, budget):
+        video = first(_MKV_VIDEO, start, end) if element_id == _MKV_TRACK_ENTRY else None
+        if video:
+            pixels = _first_of_each(_ebml_children(handle, *video, budget))
+            width, height = (
+                int.from_bytes(_read_span(handle, pixels.get(i), 8), "big")
+                for i in (_MKV_PIXEL_WIDTH, _MKV_PIXEL_HEIGHT)
+            )
+            sizes.append((width, height))
+    return sizes, "no video track"
+
+
+_CONTAINER_READERS = {
+    "mp4": _mp4_frame_sizes,
+    "mov": _mp4_frame_sizes,
+    "avi": _avi_frame_sizes,
+    "mkv": _mkv_frame_sizes,
+}
