@@ -3,6 +3,11 @@
 Off unless HOMESEC_FTP_PORT is set; `manage.py run` then supervises `manage.py
 ftp_server`. Files land in the camera folder, where the watcher takes them the moment
 the upload closes (or the client renames `x.part` into place).
+
+Each connection has its own thread (pyftpdlib's ThreadedFTPServer), so a login's password
+check (PBKDF2, about half a second) holds up only that login, never another camera's
+transfer. An address is locked out after HOMESEC_FTP_MAX_LOGIN_FAILURES wrong passwords,
+and may have at most HOMESEC_FTP_MAX_CONCURRENT_LOGINS password checks running at once.
 """
 
 from __future__ import annotations
@@ -12,15 +17,15 @@ import logging
 import os
 import threading
 import time
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
-from django.db import close_old_connections
+from django.db import connection
 from django.utils import timezone
 from pyftpdlib.authorizers import AuthenticationFailed
 from pyftpdlib.handlers import DTPHandler, FTPHandler
-from pyftpdlib.servers import FTPServer
+from pyftpdlib.servers import ThreadedFTPServer
 
 from cameras.models import Camera, FtpAccount
 
@@ -46,19 +51,26 @@ class CameraAuthorizer:
     """Accounts from the FtpAccount table; each user's home is its camera's folder."""
 
     def __init__(self) -> None:
+        # Shared by the connections' threads without a lock: each login stores its own user's
+        # folder and reads it straight back, and one dict store or lookup is atomic.
         self.homes: dict[str, str] = {}
 
     def validate_authentication(self, username: str, password: str, handler) -> None:
-        close_old_connections()
-        account = FtpAccount.objects.select_related("camera").filter(username=username).first()
-        # Hash even for unknown users, so timing does not tell which user names exist.
-        valid = check_password(password, account.password_hash if account else make_password(None))
-        if not (account and valid and account.enabled and account.camera.enabled):
-            raise AuthenticationFailed("Authentication failed.")
-        home = settings.CAMERA_ROOT / account.camera.folder
-        home.mkdir(parents=True, exist_ok=True)
-        self.homes[username] = str(home.resolve())
-        FtpAccount.objects.filter(pk=account.pk).update(last_login_at=timezone.now())
+        try:
+            account = FtpAccount.objects.select_related("camera").filter(username=username).first()
+            # Hash even for unknown users, so timing does not tell which user names exist.
+            valid = check_password(password, account.password_hash if account else make_password(None))
+            if not (account and valid and account.enabled and account.camera.enabled):
+                raise AuthenticationFailed("Authentication failed.")
+            home = settings.CAMERA_ROOT / account.camera.folder
+            home.mkdir(parents=True, exist_ok=True)
+            self.homes[username] = str(home.resolve())
+            FtpAccount.objects.filter(pk=account.pk).update(last_login_at=timezone.now())
+        finally:
+            # The login is this thread's only use of the database, and a camera may keep its
+            # session open for hours: hand the connection back now rather than hold one per
+            # camera (and never leave one behind when the thread ends).
+            connection.close()
 
     def get_home_dir(self, username: str) -> str:
         return self.homes[username]
@@ -86,10 +98,15 @@ class CameraAuthorizer:
 
 
 class LoginThrottle:
-    """Failed logins per client address. In memory: one process owns the FTP port."""
+    """Failed logins and password checks in progress, per client address.
+
+    In memory: one process owns the FTP port. The lock, because each connection has its own
+    thread.
+    """
 
     def __init__(self) -> None:
         self.failures: dict[str, deque] = defaultdict(deque)
+        self.checking: Counter[str] = Counter()
         self.lock = threading.Lock()
 
     def _recent(self, ip: str, now: float) -> deque:
@@ -109,6 +126,20 @@ class LoginThrottle:
     def succeeded(self, ip: str) -> None:
         with self.lock:
             self.failures.pop(ip, None)
+
+    def check_started(self, ip: str) -> bool:
+        """Takes one of the address's password-check slots; False when all are in use."""
+        with self.lock:
+            if self.checking[ip] >= settings.FTP_MAX_CONCURRENT_LOGINS:
+                return False
+            self.checking[ip] += 1
+            return True
+
+    def check_finished(self, ip: str) -> None:
+        with self.lock:
+            self.checking[ip] -= 1
+            if not self.checking[ip]:
+                del self.checking[ip]
 
 
 class LimitedDTPHandler(DTPHandler):
@@ -132,6 +163,11 @@ class LimitedDTPHandler(DTPHandler):
     handle_read_event = handle_read  # the base class aliases its own handle_read
 
 
+# pyftpdlib checks a CWD by moving the whole process into the folder and back; two
+# connection threads doing that at once could leave the process in a camera's folder.
+_cwd_lock = threading.Lock()
+
+
 class CameraFTPHandler(FTPHandler):
     banner = "homesec FTP receiver ready."
     dtp_handler = LimitedDTPHandler
@@ -142,7 +178,20 @@ class CameraFTPHandler(FTPHandler):
             self.respond("421 Too many failed logins from this address; try again later.")
             self.close_when_done()
             return
-        return super().ftp_PASS(line)
+        # Each check costs a core for half a second: one address must not take them all.
+        # Turned away here is not a wrong password, so it does not count towards a lock-out.
+        if not self.throttle.check_started(self.remote_ip):
+            self.respond("421 Too many logins in progress from this address; try again later.")
+            self.close_when_done()
+            return
+        try:
+            return super().ftp_PASS(line)
+        finally:
+            self.throttle.check_finished(self.remote_ip)
+
+    def ftp_CWD(self, path):  # noqa: N802 - pyftpdlib's command naming
+        with _cwd_lock:
+            return super().ftp_CWD(path)
 
     def on_login(self, username):
         self.throttle.succeeded(self.remote_ip)
@@ -161,7 +210,7 @@ class CameraFTPHandler(FTPHandler):
             os.remove(file)
 
 
-def build_server(*, host: str, port: int, auth_failed_delay_s: float = 1.0) -> FTPServer:
+def build_server(*, host: str, port: int, auth_failed_delay_s: float = 1.0) -> ThreadedFTPServer:
     handler = type("ConfiguredCameraFTPHandler", (CameraFTPHandler,), {})
     handler.authorizer = CameraAuthorizer()
     handler.auth_failed_timeout = auth_failed_delay_s
@@ -171,7 +220,12 @@ def build_server(*, host: str, port: int, auth_failed_delay_s: float = 1.0) -> F
         handler.passive_ports = settings.FTP_PASSIVE_PORTS
     if settings.FTP_MASQUERADE_ADDRESS:
         handler.masquerade_address = settings.FTP_MASQUERADE_ADDRESS
-    server = FTPServer((host, port), handler)
+    # A thread per connection, rather than pyftpdlib's single event loop: the password hash
+    # (hashlib lets go of the GIL), the database and a slow disk then stall one session only.
+    # A worker thread for the check alone would have to resume the command inside
+    # pyftpdlib's loop by hand; a process per connection would fork Django's database
+    # connections. Threads stay bounded by max_cons.
+    server = ThreadedFTPServer((host, port), handler)
     server.max_cons = 64
     server.max_cons_per_ip = 8
     return server

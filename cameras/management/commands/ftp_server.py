@@ -14,6 +14,13 @@ from homesec.core.heartbeat import start_heartbeat
 logger = logging.getLogger("homesec.ftp")
 
 
+def _stop(*_) -> None:
+    # serve_forever catches this, closes every session (joining the connections' threads) and
+    # returns. Closing the server from inside this handler instead pulled the poller out from
+    # under the running loop, which then died with EBADF.
+    raise SystemExit(0)
+
+
 class Command(BaseCommand):
     help = "Run the FTP receiver cameras upload to (one account per camera, jailed to its folder)."
 
@@ -27,7 +34,7 @@ class Command(BaseCommand):
             raise CommandError("the FTP receiver is off: set HOMESEC_FTP_PORT (e.g. 2121) or pass --port")
         server = build_server(host=host or settings.FTP_BIND, port=port)
         heartbeat = start_heartbeat("ftp")
-        signal.signal(signal.SIGTERM, lambda *_: server.close_all())
+        signal.signal(signal.SIGTERM, _stop)
         logger.info("FTP receiver listening on %s:%s", host or settings.FTP_BIND, port)
         try:
             server.serve_forever(handle_exit=True)
