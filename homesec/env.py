@@ -7,10 +7,13 @@ what was wrong, never fall back silently to a default the operator did not ask f
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.validators import validate_email
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -116,11 +119,126 @@ def env_port_range(name: str) -> range | None:
     return range(first, last + 1)
 
 
-def env_list(name: str, default: tuple[str, ...] = ()) -> list[str]:
+def env_list(name: str, default: tuple[str, ...] = (), *, allow_empty: bool = True) -> list[str]:
+    """Comma-separated values; unset or empty -> the default. With allow_empty=False a
+    variable that is set but lists nothing is an error rather than the default: the
+    operator asked for something the default is not."""
     value = _raw(name)
-    if not value:
+    if value is None or (value == "" and allow_empty):
         return list(default)
-    return [item.strip() for item in value.split(",") if item.strip()]
+    items = [item.strip() for item in value.split(",") if item.strip()]
+    if not items and not allow_empty:
+        raise ImproperlyConfigured(
+            f"{name} is set but lists nothing: list at least one value, or unset it for the default "
+            f"({','.join(default)})"
+        )
+    return items
+
+
+def env_emails(name: str) -> list[str]:
+    """Comma-separated email addresses, each one checked."""
+    addresses = env_list(name)
+    for address in addresses:
+        if ";" in address:
+            raise ImproperlyConfigured(f"{name}: separate the addresses with commas, not semicolons")
+        try:
+            validate_email(address)
+        except ValidationError:
+            raise ImproperlyConfigured(f"{name}: {address!r} is not an email address") from None
+    return addresses
+
+
+_RATE_PERIODS = {"s": "second", "m": "minute", "h": "hour", "d": "day"}
+
+
+def env_rate(name: str, default: str) -> str:
+    """A request rate for DRF's throttles, N/period. DRF parses it only on the first request
+    and reads just the period's first letter, so a bad value fails every API call and
+    "600/month" would mean per minute: only second, minute, hour, day (abbreviated or plural)."""
+    value = env_str(name, default)
+    count, sep, period = value.partition("/")
+    word = _RATE_PERIODS.get(period[:1], "")
+    if not (sep and count.isdigit() and int(count) >= 1 and word and (word.startswith(period) or period == word + "s")):
+        raise ImproperlyConfigured(
+            f"{name}={value!r} must be N/second, N/minute, N/hour or N/day, N a whole number from 1 (e.g. 600/minute)"
+        )
+    return value
+
+
+def env_url(name: str, *, schemes: tuple[str, ...] = ("http", "https")) -> str:
+    """An address homesec calls or puts in links: scheme://host[:port][/path]; empty -> ""."""
+    value = env_str(name)
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    plain = parts.scheme in schemes and parts.hostname and "@" not in parts.netloc
+    if not plain or parts.query or parts.fragment or not _port_ok(parts):
+        shown = f"={value!r}" if "@" not in value else ""  # never echo a password
+        raise ImproperlyConfigured(
+            f"{name}{shown} must be an {' or '.join(schemes)} address, scheme://host[:port][/path], "
+            "e.g. https://cams.example.org"
+        )
+    return value
+
+
+def _port_ok(parts) -> bool:
+    try:
+        return parts.port is None or parts.port >= 1
+    except ValueError:  # not a number, or above 65535
+        return False
+
+
+def env_time_zone(name: str, default: str) -> str:
+    value = env_str(name, default)
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ImproperlyConfigured(f"{name}={value!r} is not a time zone (a name like Europe/Berlin, or UTC)") from None
+    return value
+
+
+@dataclass(frozen=True)
+class UrlParts:
+    scheme: str
+    username: str  # percent-decoded, like the password and the path
+    password: str
+    host: str
+    port: int | None
+    path: str
+    query: dict[str, str]
+
+
+def url_parts(name: str, value: str) -> UrlParts:
+    """Split a URL that may carry a user name and password (postgres://, mqtt://).
+
+    An unencoded / ? or # in a password ends the host part early, so the host would be read
+    from the password and the rest taken as path, query or fragment: homesec would connect
+    somewhere else or fail with a message about the port. Any @ after the host part is that
+    case (or an @ that belongs in the path or query, where %40 works as well). Messages name
+    the variable and never echo the value: it holds a password."""
+    scheme, sep, rest = value.partition("://")
+    if not sep or not scheme:
+        raise ImproperlyConfigured(f"{name} must look like scheme://user:password@host:port/...")
+    host_end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    if "@" in rest[host_end:]:
+        raise ImproperlyConfigured(
+            f"{name}: a # ? or / in the user name or password must be percent-encoded (# as %23, ? as %3F, "
+            "/ as %2F), and so must an @ anywhere but before the host (as %40)"
+        )
+    parts = urlsplit(value)
+    try:
+        port = parts.port
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}: the port is not a number from 0 to 65535") from None
+    return UrlParts(
+        scheme=parts.scheme,
+        username=unquote(parts.username or ""),
+        password=unquote(parts.password or ""),
+        host=parts.hostname or "",
+        port=port,
+        path=unquote(parts.path),
+        query={key: values[-1] for key, values in parse_qs(parts.query).items()},
+    )
 
 
 def database_from_url(url: str, *, sqlite_default: Path) -> dict:
@@ -135,20 +253,20 @@ def database_from_url(url: str, *, sqlite_default: Path) -> dict:
             path = "/" + path.lstrip("/")
         return sqlite_config(Path(path) if path else sqlite_default)
     if parts.scheme in ("postgres", "postgresql", "pgsql"):
-        options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        name = unquote(parts.path.lstrip("/"))
+        pg = url_parts("DATABASE_URL", url)
+        name = pg.path.lstrip("/")
         if not name:
             raise ImproperlyConfigured("DATABASE_URL names no database (postgres://user@host:5432/NAME)")
         return {
             "ENGINE": "django.db.backends.postgresql",
             "NAME": name,
-            "USER": unquote(parts.username or ""),
-            "PASSWORD": unquote(parts.password or ""),
-            "HOST": parts.hostname or "",
-            "PORT": str(parts.port or ""),
+            "USER": pg.username,
+            "PASSWORD": pg.password,
+            "HOST": pg.host,
+            "PORT": str(pg.port or ""),
             "CONN_MAX_AGE": 60,
             "CONN_HEALTH_CHECKS": True,
-            "OPTIONS": options,
+            "OPTIONS": pg.query,
         }
     raise ImproperlyConfigured(
         f"DATABASE_URL scheme {parts.scheme!r} is not supported (use postgres://... or sqlite:///...)"

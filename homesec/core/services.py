@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.contrib.auth.password_validation import validate_password
 from django.db import transaction
 from django.utils import timezone
 
@@ -74,8 +75,12 @@ def user_set_role(*, user, role: str) -> None:
 
 def admin_ensure(*, username: str, password: str | None) -> tuple[object, str | None]:
     """Make sure an admin exists. Returns (user, password to print) — the password only
-    when one was generated, so it is shown exactly once."""
+    when one was generated, so it is shown exactly once. A given password must pass the
+    password validators (ValidationError with their messages): the environment is no way
+    around the rules the console applies."""
     user_model = get_user_model()
+    if password:
+        validate_password(password, user=user_model(username=username))
     named = user_model.objects.filter(username=username, is_superuser=True).first()
     if named is not None and password and not named.check_password(password):
         named.set_password(password)  # the documented way back in after a lost password

@@ -1,5 +1,6 @@
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
 
 from homesec.core.services import admin_ensure
 
@@ -8,7 +9,12 @@ class Command(BaseCommand):
     help = "Make sure an admin account exists (HOMESEC_ADMIN_USER / HOMESEC_ADMIN_PASSWORD, or a generated password)."
 
     def handle(self, *args, **options):
-        user, generated = admin_ensure(username=settings.ADMIN_USER, password=settings.ADMIN_PASSWORD or None)
+        try:
+            user, generated = admin_ensure(username=settings.ADMIN_USER, password=settings.ADMIN_PASSWORD or None)
+        except ValidationError as error:  # the validators' messages, never the password
+            raise CommandError(
+                f"HOMESEC_ADMIN_PASSWORD does not pass the password rules: {' '.join(error.messages)}"
+            ) from None
         if generated:
             self.stdout.write(
                 self.style.WARNING(
