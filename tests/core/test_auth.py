@@ -88,9 +88,41 @@ def test_signing_in_with_the_login_page_opens_the_pages(client, viewer):
     assert page.status_code == 200 and b"Signed in as" in page.content
 
 
-def test_viewers_cannot_open_the_admin(client, viewer):
+def test_a_viewer_opening_the_admin_gets_a_403_page_not_a_redirect_loop(client, viewer):
     client.force_login(viewer)
-    assert client.get("/admin/").status_code == 302
+    response = client.get("/admin/", follow=True)
+    assert response.status_code == 403
+    assert len(response.redirect_chain) <= 1
+    assert b"operator console" in response.content
+    # Never Django's own admin sign-in form: it would sign in around the lock-out.
+    assert b'name="password"' not in response.content
+
+
+@pytest.mark.parametrize("path", ["/admin/", "/admin/login/", "/admin/login/?next=/admin/core/heartbeat/"])
+def test_anonymous_admin_pages_go_to_the_rate_limited_login_page(client, path):
+    response = client.get(path, follow=True)
+    assert response.redirect_chain[-1][0].startswith("/accounts/login/?next=")
+    assert response.status_code == 200 and b'action="/accounts/login/"' in response.content
+
+
+def test_an_admin_signing_in_from_the_admin_link_lands_in_the_admin(client):
+    get_user_model().objects.create_superuser("boss", password="boss-pass-123")
+    login_page = client.get("/admin/login/?next=/admin/core/heartbeat/", follow=True)
+    next_url = login_page.context["next"]
+    response = client.post("/accounts/login/", {"username": "boss", "password": "boss-pass-123", "next": next_url})
+    response = client.get(response["Location"], follow=True)
+    assert response.status_code == 200
+    assert response.redirect_chain[-1][0] == "/admin/core/heartbeat/"
+
+
+@override_settings(LOGIN_MAX_FAILURES=3)
+def test_the_admin_login_route_does_not_sign_in_around_the_lockout(client, viewer):
+    viewer.is_staff = True
+    viewer.save(update_fields=["is_staff"])
+    for _ in range(3):
+        client.post("/accounts/login/", {"username": "viewer", "password": "wrong"})
+    client.post("/admin/login/", {"username": "viewer", "password": "viewer-pass-123", "next": "/admin/"})
+    assert "_auth_user_id" not in client.session
 
 
 @override_settings(LOGIN_MAX_FAILURES=3)
@@ -101,6 +133,23 @@ def test_repeated_failed_sign_ins_lock_the_user_out(client, viewer):
     assert locked.status_code == 429
     assert b"Too many failed sign-ins" in locked.content
     assert "_auth_user_id" not in client.session
+
+
+@override_settings(LOGIN_MAX_FAILURES=3)
+@pytest.mark.parametrize("variant", ["viewer ", " viewer", "\uff56iewer"])
+def test_a_locked_out_name_stays_locked_out_with_spaces_or_full_width_letters(client, viewer, variant):
+    for _ in range(3):
+        client.post("/accounts/login/", {"username": "viewer", "password": "wrong"})
+    locked = client.post("/accounts/login/", {"username": variant, "password": "viewer-pass-123"})
+    assert locked.status_code == 429
+    assert "_auth_user_id" not in client.session
+
+
+@override_settings(LOGIN_MAX_FAILURES=3)
+def test_failures_under_variants_of_a_name_count_against_that_name(client, viewer):
+    for variant in ("viewer ", "\uff56iewer", "\tviewer"):
+        client.post("/accounts/login/", {"username": variant, "password": "wrong"})
+    assert client.post("/accounts/login/", {"username": "viewer", "password": "viewer-pass-123"}).status_code == 429
 
 
 def test_ensure_admin_prints_a_generated_password_once(capsys, client):

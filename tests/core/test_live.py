@@ -6,6 +6,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
+from django.test import override_settings
 
 from homesec.asgi import application
 from homesec.core.live import live_publish
@@ -100,3 +101,18 @@ async def test_ping_gets_pong_and_system_pushes_health():
     await communicator.send_json_to({"type": "ping"})
     assert (await next_message(communicator, kind="pong"))["type"] == "pong"
     await communicator.disconnect()
+
+
+@override_settings(WS_IDLE_S=0.5)
+async def test_a_silent_client_is_closed_as_idle_and_a_pinging_one_is_not():
+    token = await sync_to_async(make_token)()
+    quiet, connected, _ = await connect("/ws/events", token=token)
+    assert connected
+    chatty, connected, _ = await connect("/ws/events", token=token)
+    assert connected
+    for _ in range(6):
+        await chatty.send_json_to({"type": "ping"})
+        assert (await next_message(chatty, kind="pong"))["type"] == "pong"
+        await asyncio.sleep(0.2)
+    assert (await quiet.receive_output(timeout=5)) == {"type": "websocket.close", "code": 4408}
+    await chatty.disconnect()
