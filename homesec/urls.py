@@ -14,8 +14,10 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    # The admin signs in through homesec's own (rate-limited) login page.
-    path("admin/login/", views.LoginView.as_view()),
+    # The admin's own sign-in form would sign in around the lock-out: its URL (where the
+    # admin sends whoever it does not let in) sends people to homesec's login page instead,
+    # and signed-in users who are not staff to a 403 page.
+    path("admin/login/", views.admin_login),
     path("admin/", admin.site.urls),
     path("health", monitoring_views.health, name="health"),
     path("ready", monitoring_views.ready, name="ready"),

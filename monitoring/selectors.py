@@ -27,14 +27,29 @@ def _check_database() -> dict:
         return {"ok": False, "vendor": connection.vendor, "error": exc.__class__.__name__}
 
 
+# One Redis client per URL for the life of the process: its pool keeps the connection, so
+# a probe every few seconds (and /ws/system's pushes) does not open a new one each time.
+_broker_clients: dict = {}
+
+
 def _check_broker() -> dict:
     if not settings.REDIS_URL:
         # The ORM broker is the database: ready when the database is.
         return {"ok": True, "kind": "orm"}
     import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
 
+    client = _broker_clients.get(settings.REDIS_URL)
+    if client is None:
+        client = _broker_clients.setdefault(
+            settings.REDIS_URL,
+            # No retries: the probe reports now, and the next probe is the retry.
+            redis.Redis.from_url(
+                settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0)
+            ),
+        )
     try:
-        client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1)
         client.ping()
         return {"ok": True, "kind": "redis"}
     except Exception as exc:  # noqa: BLE001

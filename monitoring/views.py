@@ -15,4 +15,9 @@ def health(request):
 @require_GET
 def ready(request):
     report = readiness()
-    return JsonResponse(report, status=200 if report["ready"] else 503)
+    status = 200 if report["ready"] else 503
+    if not request.user.is_authenticated:
+        # Probes need the answer and what failed; process names (role@host:pid), errors and
+        # free space tell a stranger how this house is run, so only signed-in users see them.
+        report = {"ready": report["ready"], "not_ready": report["not_ready"]}
+    return JsonResponse(report, status=status)

@@ -1,19 +1,28 @@
-"""Authenticated WebSocket base: one live stream, resume by id, ping/pong, idle close."""
+"""Authenticated WebSocket base: one live stream, resume by id, ping/pong, idle close, and
+a re-check of the credentials every HOMESEC_WS_RECHECK_S while the socket is open."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from homesec.core.live import live_group, tailer
 from homesec.core.selectors import live_message_list_after
+from homesec.core.ws_auth import credentials_valid
+
+logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
+# The credentials the socket opened with no longer sign in (signed out, token revoked,
+# user deactivated, password changed): sign in again rather than just reconnect.
+CLOSE_SIGNED_OUT = 4403
 CLOSE_IDLE = 4408
 
 
@@ -35,7 +44,9 @@ class LiveStreamConsumer(AsyncJsonWebsocketConsumer):
         if since is not None:
             for row in await sync_to_async(live_message_list_after)(stream=self.stream, after_id=since):
                 await self._send_once(row.as_wire())
-        self.idle_task = asyncio.get_running_loop().create_task(self._close_when_idle())
+        loop = asyncio.get_running_loop()
+        self.idle_task = loop.create_task(self._close_when_idle())
+        self.recheck_task = loop.create_task(self._close_when_signed_out())
         await self.on_connected()
 
     def _since(self) -> int | None:
@@ -52,7 +63,7 @@ class LiveStreamConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code):
         if hasattr(self, "sent_ids"):
             await self.channel_layer.group_discard(live_group(self.stream), self.channel_name)
-        for name in ("idle_task", "push_task"):
+        for name in ("idle_task", "recheck_task", "push_task"):
             task = getattr(self, name, None)
             if task is not None:
                 task.cancel()
@@ -78,4 +89,17 @@ class LiveStreamConsumer(AsyncJsonWebsocketConsumer):
             await asyncio.sleep(min(5.0, settings.WS_IDLE_S))
             if time.monotonic() - self.last_client_at > settings.WS_IDLE_S:
                 await self.close(code=CLOSE_IDLE)
+                return
+
+    async def _close_when_signed_out(self) -> None:
+        while True:
+            await asyncio.sleep(settings.WS_RECHECK_S)
+            try:
+                valid = await database_sync_to_async(credentials_valid)(self.scope)
+            except Exception:
+                # The database is away: nothing can be signed in or out meanwhile; ask again.
+                logger.warning("could not re-check a WebSocket's credentials", exc_info=True)
+                continue
+            if not valid:
+                await self.close(code=CLOSE_SIGNED_OUT)
                 return

@@ -23,11 +23,14 @@ def api_token_get_active(*, key: str) -> ApiToken | None:
 
 
 def login_locked_out(*, username: str, ip: str | None) -> bool:
-    """True when this address or this user name failed too often recently."""
+    """True when this address or this user name failed too often recently. The name is
+    the raw one typed: it is cleaned as the sign-in form cleans it before counting."""
+    from homesec.core.services import login_failure_username
+
     since = timezone.now() - timedelta(seconds=settings.LOGIN_LOCKOUT_S)
     recent = LoginFailure.objects.filter(at__gte=since)
     limit = settings.LOGIN_MAX_FAILURES
-    if recent.filter(username=username).count() >= limit:
+    if recent.filter(username=login_failure_username(username)).count() >= limit:
         return True
     # An address may try a few user names, but not endlessly.
     return ip is not None and recent.filter(ip=ip).count() >= limit * 3

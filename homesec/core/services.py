@@ -51,14 +51,23 @@ def api_token_touch(*, token: ApiToken) -> None:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
 
 
+def login_failure_username(raw: str) -> str:
+    """The name a failed sign-in counts against, cleaned by the sign-in form's own field
+    (whitespace stripped, NFKC): "viewer " and "\uff56iewer" sign in as viewer, so they
+    must count, and be refused, as viewer too."""
+    from django.contrib.auth.forms import AuthenticationForm
+
+    return AuthenticationForm().fields["username"].to_python(raw)[:150]
+
+
 def login_failure_record(*, username: str, ip: str | None) -> None:
-    LoginFailure.objects.create(username=username[:150], ip=ip)
+    LoginFailure.objects.create(username=login_failure_username(username), ip=ip)
     # Keep the table small: rows older than a day no longer matter to any lock-out.
     LoginFailure.objects.filter(at__lt=timezone.now() - timedelta(days=1)).delete()
 
 
 def login_failures_clear(*, username: str, ip: str | None) -> None:
-    LoginFailure.objects.filter(username=username, ip=ip).delete()
+    LoginFailure.objects.filter(username=login_failure_username(username), ip=ip).delete()
 
 
 def user_set_role(*, user, role: str) -> None:

@@ -1,19 +1,22 @@
-"""Sign-in with a lock-out after repeated failures, and the signed-in home page."""
+"""Sign-in with a lock-out after repeated failures, the admin's way in, and the home page."""
 
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpResponseRedirect
 from django.shortcuts import render
+from django.template import engines
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET
 
+from homesec.core.net import client_ip
 from homesec.core.selectors import login_locked_out
 from homesec.core.services import login_failure_record, login_failures_clear
-
-
-def client_ip(request) -> str | None:
-    # Only the socket peer: X-Forwarded-For is trivially forged unless a proxy we trust sets it.
-    return request.META.get("REMOTE_ADDR") or None
 
 
 class LoginView(auth_views.LoginView):
@@ -21,7 +24,8 @@ class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True
 
     def post(self, request, *args, **kwargs):
-        username = request.POST.get("username", "")[:150]
+        # The raw name: the lock-out cleans it exactly as the form will before signing in.
+        username = request.POST.get("username", "")
         ip = client_ip(request)
         if login_locked_out(username=username, ip=ip):
             minutes = max(1, settings.LOGIN_LOCKOUT_S // 60)
@@ -40,6 +44,38 @@ class LoginView(auth_views.LoginView):
     def form_valid(self, form):
         login_failures_clear(username=form.get_user().get_username(), ip=client_ip(self.request))
         return super().form_valid(form)
+
+
+_ADMIN_FORBIDDEN = """{% extends "base.html" %}
+{% block title %}Not for this account · homesec{% endblock %}
+{% block content %}
+<section class="card narrow">
+  <h1>The operator console is for admins</h1>
+  <p>You are signed in as <strong>{{ user.get_username }}</strong>, which may read pages but not
+  open the operator console. Ask an admin to make this account an admin, or sign out and sign in
+  as one.</p>
+  <p><a href="{% url 'home' %}">Back to the overview</a></p>
+</section>
+{% endblock %}"""
+
+
+@require_GET
+def admin_login(request):
+    """The admin's own sign-in URL, where the admin sends everyone it does not let in.
+
+    Everyone signs in on homesec's page (it has the lock-out). Signed-in staff go on to
+    where they were headed; other users get a 403 page: sending them to a sign-in page
+    again would loop, since they are signed in already."""
+    target = request.GET.get(REDIRECT_FIELD_NAME, "")
+    safe = url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    target = target if target and safe else reverse("admin:index")
+    if not request.user.is_authenticated:
+        return redirect_to_login(target)
+    if request.user.is_active and request.user.is_staff:
+        return HttpResponseRedirect(target)
+    return TemplateResponse(request, engines["django"].from_string(_ADMIN_FORBIDDEN), status=403)
 
 
 @require_GET

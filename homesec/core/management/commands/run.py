@@ -13,8 +13,25 @@ from homesec.core.supervisor import ProcessSpec, Supervisor
 
 
 def daphne_args() -> list[str]:
-    # No --proxy-headers: X-Forwarded-For from any client would defeat the sign-in lock-out.
-    return ["-b", settings.BIND, "-p", str(settings.PORT), "-v", "1" if settings.ACCESS_LOG else "0"]
+    # No --proxy-headers: daphne would believe X-Forwarded-For from any client, which would
+    # defeat the sign-in lock-out; homesec.core.net believes only HOMESEC_TRUSTED_PROXIES.
+    verbosity = ["-v", "1" if settings.ACCESS_LOG else "0"]
+    if not settings.TLS_CERT:
+        return ["-b", settings.BIND, "-p", str(settings.PORT), *verbosity]
+    from twisted.internet.endpoints import quoteStringArgument
+
+    # HTTPS only, through a Twisted endpoint; colons in paths and IPv6 addresses are escaped.
+    endpoint = (
+        f"ssl:{settings.PORT}:interface={quoteStringArgument(settings.BIND)}"
+        f":privateKey={quoteStringArgument(settings.TLS_KEY)}:certKey={quoteStringArgument(settings.TLS_CERT)}"
+    )
+    with open(settings.TLS_CERT, errors="replace") as cert:
+        full_chain = cert.read().count("BEGIN CERTIFICATE") > 1
+    if full_chain:
+        # A full-chain file: Twisted takes the first certificate from certKey and the chain
+        # only from extraCertChain. The leaf then goes out twice, which clients accept.
+        endpoint += f":extraCertChain={quoteStringArgument(settings.TLS_CERT)}"
+    return ["-e", endpoint, *verbosity]
 
 
 def process_specs() -> list[ProcessSpec]:
