@@ -12,16 +12,22 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+from homesec.core.files import make_folders, private_file, private_umask, sqlite_private
+from homesec.core.net import trusted_proxies_parse
 from homesec.env import (
     database_from_url,
     env_bool,
     env_choice,
+    env_emails,
     env_float,
     env_int,
     env_list,
     env_path,
     env_port_range,
+    env_rate,
     env_str,
+    env_time_zone,
+    env_url,
     load_env_file,
 )
 
@@ -33,8 +39,11 @@ DATA_DIR = env_path("HOMESEC_DATA_DIR", BASE_DIR / "var", base=BASE_DIR)
 CAMERA_ROOT = env_path("HOMESEC_CAMERA_ROOT", DATA_DIR / "cameras", base=BASE_DIR)
 MEDIA_ROOT = env_path("HOMESEC_MEDIA_ROOT", DATA_DIR / "media", base=BASE_DIR)
 MEDIA_URL = "/media/"
-for _folder in (DATA_DIR, CAMERA_ROOT, MEDIA_ROOT):
-    _folder.mkdir(parents=True, exist_ok=True)
+# What homesec writes from here on (database, secret key, thumbnails, clips) is its own
+# user's alone, and an existing install is made so; the camera root stays the operator's
+# (homesec/core/files.py).
+_operator_umask = private_umask()
+make_folders(data_dir=DATA_DIR, media_root=MEDIA_ROOT, camera_root=CAMERA_ROOT, operator_umask=_operator_umask)
 
 
 def _secret_key() -> str:
@@ -47,19 +56,74 @@ def _secret_key() -> str:
         fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(50))
+    private_file(key_file)  # one written before homesec made it 0600
     return key_file.read_text().strip()
 
 
 SECRET_KEY = _secret_key()
 DEBUG = env_bool("HOMESEC_DEBUG", False)
+# The debug page lists every setting: this hides the secrets Django's own filter misses.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "homesec.core.debug.SecretsHidingFilter"
 
 # --- Network ----------------------------------------------------------------
 BIND = env_str("HOMESEC_BIND", "127.0.0.1")
 PORT = env_int("PORT", 8000, minimum=1, maximum=65535)
-ALLOWED_HOSTS = env_list("HOMESEC_ALLOWED_HOSTS", ("127.0.0.1", "localhost", "[::1]"))
+# Set but empty would answer no host at all (every request 400): an error, not the default.
+ALLOWED_HOSTS = env_list("HOMESEC_ALLOWED_HOSTS", ("127.0.0.1", "localhost", "[::1]"), allow_empty=False)
 CSRF_TRUSTED_ORIGINS = env_list("HOMESEC_CSRF_TRUSTED_ORIGINS")
 ACCESS_LOG = env_bool("HOMESEC_ACCESS_LOG", False)
-PUBLIC_URL = env_str("HOMESEC_PUBLIC_URL", f"http://{BIND}:{PORT}").rstrip("/")
+
+
+# TLS served by daphne itself: a certificate and its key (PEM files), both or neither.
+def _tls_file(name: str) -> str:
+    path = str(env_path(name, BASE_DIR, base=BASE_DIR)) if env_str(name) else ""
+    if path and not Path(path).is_file():
+        raise ImproperlyConfigured(f"{name}={path}: no such file")
+    return path
+
+
+TLS_CERT, TLS_KEY = _tls_file("HOMESEC_TLS_CERT"), _tls_file("HOMESEC_TLS_KEY")
+if bool(TLS_CERT) != bool(TLS_KEY):
+    raise ImproperlyConfigured(
+        "HOMESEC_TLS_CERT and HOMESEC_TLS_KEY go together: set both (daphne then serves HTTPS itself) or neither"
+    )
+# The proxy in front that we trust (homesec/core/net.py): a count, or its addresses.
+TRUSTED_PROXIES = trusted_proxies_parse(env_str("HOMESEC_TRUSTED_PROXIES"))
+# HTTPS is how people reach homesec: secure cookies, HSTS, and plain HTTP redirected.
+TLS = env_bool("HOMESEC_TLS", bool(TLS_CERT))
+if TLS_CERT and not TLS:
+    raise ImproperlyConfigured("HOMESEC_TLS=0 with HOMESEC_TLS_CERT: with a certificate daphne serves only HTTPS")
+if TLS and not TLS_CERT and not TRUSTED_PROXIES:
+    # Nothing would tell homesec a request came over HTTPS, so it would redirect every
+    # request to HTTPS: to a port that speaks none, or round and round through the proxy.
+    raise ImproperlyConfigured(
+        "HOMESEC_TLS=1 needs to know which requests came over HTTPS: set HOMESEC_TLS_CERT and HOMESEC_TLS_KEY "
+        "(daphne serves HTTPS itself) or HOMESEC_TRUSTED_PROXIES (the TLS proxy in front says so)"
+    )
+SECURE_SSL_REDIRECT = TLS
+# Probes on this machine (the container's HEALTHCHECK, a monitor) talk plain HTTP to the
+# port, around the proxy; anonymous callers get nothing secret from either.
+SECURE_REDIRECT_EXEMPT = [r"^health$", r"^ready$"]
+# Django believes X-Forwarded-Proto from any peer. With a count of proxies every peer is a
+# proxy. With proxy addresses, a client that reaches homesec around the proxy could claim
+# HTTPS, and that changes only how its own plain connection is treated (not redirected):
+# cookies are Secure, HSTS keeps browsers on HTTPS, and the client address and WebSocket
+# origins check the peer themselves (homesec/core/net.py).
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXIES else None
+SECURE_HSTS_SECONDS = env_int("HOMESEC_HSTS_SECONDS", 365 * 24 * 3600 if TLS else 0, minimum=0)
+# Subdomains of homesec's own host name (*.cams.example.org), not the rest of example.org.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+# Preloading puts the whole registrable domain (example.org and every name under it) into
+# browsers as HTTPS-only, by a submission to hstspreload.org that takes months to undo:
+# the household's decision, never a default. Until it is made, check --deploy's W021
+# (which asks for preload) is silenced; W004 and W005, which ask for HSTS, are satisfied.
+SECURE_HSTS_PRELOAD = env_bool("HOMESEC_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+
+PUBLIC_URL = (env_url("HOMESEC_PUBLIC_URL") or f"{'https' if TLS_CERT else 'http'}://{BIND}:{PORT}").rstrip("/")
+# Open WebSockets check again this often that their sign-in still holds (sign-out, a
+# revoked token). Fractions of a second are for tests.
+WS_RECHECK_S = env_float("HOMESEC_WS_RECHECK_S", 60, minimum=0.1)
 
 # --- Applications -----------------------------------------------------------
 INSTALLED_APPS = [
@@ -118,6 +182,8 @@ DATABASE_URL = env_str("DATABASE_URL")
 DATABASES = {"default": database_from_url(DATABASE_URL, sqlite_default=DATA_DIR / "homesec.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USING_SQLITE = DATABASES["default"]["ENGINE"].endswith("sqlite3")
+if USING_SQLITE:
+    sqlite_private(Path(DATABASES["default"]["NAME"]))
 
 # --- Redis, tasks, live messages --------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
@@ -204,7 +270,15 @@ DETECTOR = env_choice("HOMESEC_DETECTOR", "opencv", ("opencv", "onnx", "http"))
 DETECTOR_MODEL = env_str("HOMESEC_DETECTOR_MODEL")
 DETECTOR_RUNTIME = env_choice("HOMESEC_DETECTOR_RUNTIME", "auto", ("auto", "opencv", "onnxruntime"))
 DETECTOR_INPUT_SIZE = env_int("HOMESEC_DETECTOR_INPUT_SIZE", 640, minimum=32, maximum=4096)
-DETECTOR_URL = env_str("HOMESEC_DETECTOR_URL")
+DETECTOR_URL = env_url("HOMESEC_DETECTOR_URL")
+# A backend without its model or server would fail every detection; whether the model file
+# is there and readable is a system check (homesec/core/checks.py).
+if DETECTOR == "onnx" and not DETECTOR_MODEL:
+    raise ImproperlyConfigured("HOMESEC_DETECTOR=onnx needs HOMESEC_DETECTOR_MODEL, the path of a YOLO .onnx file")
+if DETECTOR == "http" and not DETECTOR_URL:
+    raise ImproperlyConfigured(
+        "HOMESEC_DETECTOR=http needs HOMESEC_DETECTOR_URL, the detection server, e.g. http://gpu-box.local:5000"
+    )
 DETECTOR_API = env_choice("HOMESEC_DETECTOR_API", "reference", ("reference", "deepstack"))
 DETECTOR_TIMEOUT_S = env_float("HOMESEC_DETECTOR_TIMEOUT_S", 10.0, minimum=0.1)
 DETECTOR_COOLDOWN_S = env_float("HOMESEC_DETECTOR_COOLDOWN_S", 30.0, minimum=0.1)
@@ -285,7 +359,7 @@ if NOTIFY_WEBHOOK_URL and not NOTIFY_WEBHOOK_SECRET:
     raise ImproperlyConfigured(
         "HOMESEC_NOTIFY_WEBHOOK_URL is set but HOMESEC_NOTIFY_WEBHOOK_SECRET is not: every webhook is signed"
     )
-NOTIFY_EMAIL_TO = env_list("HOMESEC_NOTIFY_EMAIL_TO")
+NOTIFY_EMAIL_TO = env_emails("HOMESEC_NOTIFY_EMAIL_TO")
 NOTIFY_MQTT_URL = env_str("HOMESEC_NOTIFY_MQTT_URL")
 NOTIFY_NTFY_URL = env_str("HOMESEC_NOTIFY_NTFY_URL")
 NOTIFY_NTFY_TOKEN = env_str("HOMESEC_NOTIFY_NTFY_TOKEN")
@@ -309,6 +383,7 @@ FTP_PASSIVE_PORTS = env_port_range("HOMESEC_FTP_PASSIVE_PORTS")
 FTP_MASQUERADE_ADDRESS = env_str("HOMESEC_FTP_MASQUERADE_ADDRESS")
 FTP_MAX_LOGIN_FAILURES = env_int("HOMESEC_FTP_MAX_LOGIN_FAILURES", 5, minimum=1)
 FTP_LOCKOUT_S = env_int("HOMESEC_FTP_LOCKOUT_S", 300, minimum=1)
+FTP_MAX_CONCURRENT_LOGINS = env_int("HOMESEC_FTP_MAX_CONCURRENT_LOGINS", 2, minimum=1)
 
 # --- Heartbeats and readiness -----------------------------------------------
 HEARTBEAT_INTERVAL_S = env_float("HOMESEC_HEARTBEAT_S", 1.0, minimum=0.1, maximum=2.0)
@@ -339,9 +414,9 @@ CSRF_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-TLS = env_bool("HOMESEC_TLS", False)
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = TLS
 
+API_RATE = env_rate("HOMESEC_API_RATE", "600/minute")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "homesec.core.auth.ApiTokenAuthentication",
@@ -350,8 +425,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["homesec.core.auth.IsAdminRoleOrReadOnly"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "homesec.core.api.problem_exception_handler",
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"user": env_str("HOMESEC_API_RATE", "600/minute")},
+    # Per user; anonymous clients by the same address as the sign-in lock-out.
+    "DEFAULT_THROTTLE_CLASSES": ["homesec.core.throttling.ClientUserRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"user": API_RATE},
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
@@ -365,7 +441,7 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 
 # --- I18N, static -----------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = env_str("HOMESEC_TIME_ZONE", "UTC")
+TIME_ZONE = env_time_zone("HOMESEC_TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "/static/"
