@@ -194,3 +194,13 @@ def mqtt_broker(tmp_path):
     broker = Broker(folder, free_port()).start(binary)
     yield broker
     broker.stop()
+
+
+@pytest.fixture
+def queues():
+    """The real task queues, emptied before and after the test (tests/queues.py)."""
+    from tests import queues as module
+
+    module.purge()
+    yield module
+    module.purge()

@@ -223,3 +223,39 @@ def test_a_silent_camera_with_an_offline_limit_goes_offline_and_an_upload_brings
     assert (camera.status, camera.status_reason) == ("offline", "no upload for 15 min")
     ingest_process(ingest_ids=ingest_register(paths=[drop(camera_root, "quiet/b.jpg", seed=3)]))
     assert Camera.objects.get(pk="quiet").status == "online"
+
+
+def _died(ids: list[int], *, attempts: int) -> None:
+    """The rows' worker died holding them (a crash, the time limit, out of memory)."""
+    long_ago = timezone.now() - timedelta(seconds=3600)
+    Ingest.objects.filter(pk__in=ids).update(
+        status="processing", claimed_at=long_ago, queued_at=long_ago, attempts=attempts
+    )
+
+
+def test_a_file_that_keeps_killing_its_worker_becomes_a_dead_letter_and_its_batch_mates_proceed(camera_root, queues):
+    ids = ingest_register(paths=[drop(camera_root, f"cam/{n}.jpg", seed=n) for n in range(3)])
+    killer, *mates = ids
+    _died(ids, attempts=1)  # the batch's worker died once
+    queues.purge()
+    ingest_process(ingest_ids=ids)
+    # Each is tried alone from now on, so one file can only take itself down.
+    assert sorted(queues.queued("homesec")) == sorted(("cameras.tasks.ingest_process", ([pk],)) for pk in ids)
+    assert set(Ingest.objects.values_list("status", flat=True)) == {"processing"}
+    for pk in mates:
+        ingest_process(ingest_ids=[pk])
+    assert set(Ingest.objects.filter(pk__in=mates).values_list("status", flat=True)) == {"done"}
+    _died([killer], attempts=3)  # ... and the killer killed two more workers
+    ingest_process(ingest_ids=[killer])
+    row = Ingest.objects.get(pk=killer)
+    assert row.status == "failed" and "worker died" in row.reason
+    assert "worker died" in DeadLetter.objects.get(key=f"ingest:{killer}").error
+
+
+def test_rows_stuck_in_endless_reclaims_become_dead_letters_when_homesec_starts(camera_root, queues):
+    [stuck] = ingest_register(paths=[drop(camera_root, "cam/stuck.jpg")])
+    _died([stuck], attempts=57)  # an install from before the limit was checked
+    ingest_sweep()  # the watcher sweeps once as it starts
+    assert Ingest.objects.get(pk=stuck).status == "failed"
+    assert DeadLetter.objects.filter(key=f"ingest:{stuck}").exists()
+    assert queues.queued("homesec") == []

@@ -254,3 +254,22 @@ def test_a_photo_uploaded_through_the_built_in_ftp_receiver_is_ingested(spawn, e
     settled(1)
     row = Ingest.objects.get()
     assert (row.camera_id, row.path, row.status) == ("porch", "Porch/snap/MDAlarm_20260101-171020.jpg", "done")
+
+
+@pytest.mark.parametrize("polling", [False, True], ids=["inotify", "polling"])
+def test_a_folder_symlinked_out_of_the_camera_folder_is_never_ingested(spawn, env, root, tmp_path, polling):
+    outside = tmp_path / "elsewhere"
+    good_jpeg(outside / "private.jpg", seed=5)
+    (root / "door").mkdir()
+    watching = {**env, "HOMESEC_WATCH_POLLING": "1" if polling else "0", "HOMESEC_WATCH_RESCAN_S": "1"}
+    start_manage(spawn, watching, "watch_cameras", "worker")
+    os.symlink(outside, root / "door" / "nas")  # `door/nas -> /home/...`
+    good_jpeg(root / "door" / "after.jpg", seed=6)
+    wait_for(
+        lambda: Ingest.objects.filter(path="door/after.jpg", status="done").exists(),
+        timeout=30,
+        what=lambda: list(Ingest.objects.values_list("path", "status", "reason")),
+    )
+    time.sleep(3)  # a few rescans of the whole tree
+    settled(1)
+    assert not Ingest.objects.filter(path__startswith="door/nas", status="done").exists()

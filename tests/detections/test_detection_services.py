@@ -199,3 +199,31 @@ def test_thumbnails_live_under_the_media_root(settings):
     detection_process(run_ids=runs(ids))
     thumb = Path(Detection.objects.get().thumbnail)
     assert not thumb.is_absolute() and ".." not in thumb.parts
+
+
+def test_a_run_that_keeps_killing_its_worker_becomes_a_dead_letter_and_its_batch_mates_proceed(settings, queues):
+    ids = ingested(settings, "a.jpg", "b.jpg", "c.jpg")
+    run_ids = runs(ids)
+    killer, *mates = run_ids
+    long_ago = timezone.now() - timedelta(seconds=settings.INGEST_STALE_S + 5)
+    DetectionRun.objects.update(status="running", claimed_at=long_ago, queued_at=long_ago)  # their worker died
+    queues.purge()
+    detection_process(run_ids=run_ids)
+    assert sorted(queues.queued("homesec")) == sorted(("detections.tasks.detect_runs", ([pk],)) for pk in run_ids)
+    for pk in mates:
+        assert detection_process(run_ids=[pk]) == {"done": 1}
+    # The killer took two more workers down (each re-claim counted a try) and is due again.
+    DetectionRun.objects.filter(pk=killer).update(status="running", claimed_at=long_ago, attempts=2)
+    assert detection_process(run_ids=[killer]) == {"failed": 1}
+    run = DetectionRun.objects.get(pk=killer)
+    assert run.status == "failed" and "worker died" in run.error
+    assert "worker died" in DeadLetter.objects.get(key=f"detect:{killer}").error
+
+
+def test_a_photo_replaced_after_its_check_is_not_decoded(settings, server):
+    ids = ingested(settings, "a.jpg")
+    path = settings.CAMERA_ROOT / Ingest.objects.get().path
+    good_jpeg(path, w=1280, h=720, seed=99)  # overwritten over FTP after the ingest checked it
+    assert detection_process(run_ids=runs(ids)) == {"failed": 1}
+    assert "changed after it was checked" in DetectionRun.objects.get().error
+    assert server.requests == [] and not Detection.objects.exists()

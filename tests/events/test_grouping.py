@@ -1,6 +1,7 @@
 """Grouping detections into events, with the clock passed in."""
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -162,3 +163,52 @@ def test_the_sweep_groups_detections_whose_task_was_lost_and_resends_pending_ass
     Event.objects.update(status="closed", ended_at=T0 - timedelta(minutes=5))
     assert event_sweep(now=T0)["assessments"] == 1
     assert event_sweep(now=T0)["assessments"] == 0  # not re-sent again within a stale period
+
+
+def _waiting_for_locks() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+        return cursor.fetchone()[0]
+
+
+def test_a_detection_two_racing_workers_both_read_as_ungrouped_counts_once():
+    """The sweep and a late task both read a detection as ungrouped before either took the
+    event's lock: the event still counts it once."""
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks are PostgreSQL's; SQLite serialises whole transactions")
+    from django.db import transaction
+
+    add(T0)
+    event = Event.objects.get()
+    late = upload(T0 + timedelta(seconds=1))
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_the_event():
+        try:
+            with transaction.atomic():
+                Event.objects.select_for_update().get(pk=event.pk)
+                holding.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    def racer():
+        try:
+            event_add_detections(ingest_ids=[late], now=T0 + timedelta(seconds=1))
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_the_event)
+    holder.start()
+    holding.wait(10)
+    racers = [threading.Thread(target=racer) for _ in range(2)]
+    for thread in racers:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while _waiting_for_locks() < 2 and time.monotonic() < deadline:  # both read, both wait for the lock
+        time.sleep(0.01)
+    release.set()
+    for thread in [holder, *racers]:
+        thread.join()
+    event.refresh_from_db()
+    assert (event.detection_count, event.detections.count(), event.classes) == (2, 2, {"person": 2})
