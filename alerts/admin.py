@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from alerts.delivery import channel_config, channel_send_test, notification_replay
+from alerts.delivery import REPLAY_TASK, channel_config, channel_send_test
 from alerts.models import (
     WEEKDAYS,
     Alert,
@@ -35,6 +35,7 @@ from alerts.transports import KINDS, get_transport
 from detections.models import CLASSES
 from events.assessment import level_names
 from homesec.core.admin import ReadOnlyAdmin
+from homesec.core.tasks import enqueue
 
 DAY_CHOICES = [(i, name) for i, name in enumerate(WEEKDAYS)]
 
@@ -144,7 +145,7 @@ class AlertRuleAdmin(admin.ModelAdmin):
         if any(rule.is_default for rule in rules):
             Household.objects.filter(pk=household_get().pk).update(default_rule_removed=True)
 
-    @admin.action(description="Test this rule against the last N events")
+    @admin.action(description="Test this rule against the last N events", permissions=["view"])
     def test_against_events(self, request, queryset):
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one rule to test.", messages.WARNING)
@@ -242,7 +243,7 @@ class ChannelAdmin(admin.ModelAdmin):
     def trouble(self, obj):
         return obj.disabled_reason or obj.last_error
 
-    @admin.action(description="Send a test notification")
+    @admin.action(description="Send a test notification", permissions=["change"])
     def send_test(self, request, queryset):
         for channel in queryset:
             sent = channel_send_test(channel=channel)
@@ -251,7 +252,7 @@ class ChannelAdmin(admin.ModelAdmin):
             else:
                 self.message_user(request, f"{channel}: test failed: {sent.error}", messages.ERROR)
 
-    @admin.action(description="Enable (clears the reason it was disabled)")
+    @admin.action(description="Enable (clears the reason it was disabled)", permissions=["change"])
     def enable(self, request, queryset):
         count = queryset.update(enabled=True, disabled_reason="")
         self.message_user(request, f"Enabled {count} channel(s). Replay their failed notifications under Dead letters.")
@@ -313,12 +314,12 @@ class AlertAdmin(ReadOnlyAdmin):
             '<a href="{}">event {}</a>', reverse("admin:events_event_change", args=[obj.event_id]), obj.event_id
         )
 
-    @admin.action(description="Acknowledge (seen and handled; no more reminders)")
+    @admin.action(description="Acknowledge (seen and handled; no more reminders)", permissions=["act"])
     def acknowledge(self, request, queryset):
         count = sum(alert_acknowledge(alert=alert, user=request.user) for alert in queryset)
         self.message_user(request, f"Acknowledged {count} alert(s).")
 
-    @admin.action(description="Dismiss (not worth acting on; no more reminders)")
+    @admin.action(description="Dismiss (not worth acting on; no more reminders)", permissions=["act"])
     def dismiss(self, request, queryset):
         count = sum(alert_dismiss(alert=alert, user=request.user) for alert in queryset)
         self.message_user(request, f"Dismissed {count} alert(s).")
@@ -362,11 +363,15 @@ class NotificationAdmin(ReadOnlyAdmin):
     inlines = [AttemptInline]
     actions = ("replay_failed",)
 
-    @admin.action(description="Send the selected failed notifications again (same idempotency keys)")
+    @admin.action(
+        description="Send the selected failed notifications again (same idempotency keys)", permissions=["act"]
+    )
     def replay_failed(self, request, queryset):
+        # Queued on the alert lane: a receiver that hangs never holds up a console page.
         ids = list(queryset.filter(status=Notification.Status.FAILED, test=False).values_list("pk", flat=True))
-        counts = notification_replay(notification_ids=ids)
-        self.message_user(request, f"Replayed {len(ids)} notification(s): {counts or 'nothing to do'}.")
+        if ids:
+            enqueue(REPLAY_TASK, {"notification_ids": ids})
+        self.message_user(request, f"Queued {len(ids)} failed notification(s) to be sent again.")
 
 
 @admin.register(AlertCheck)

@@ -15,14 +15,14 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import F, Min
+from django.db.models import F, Min, Q
 from django.utils import timezone
 
 from alerts.messages import message_for
 from alerts.models import Alert, Channel, MemberProfile, Notification, NotificationAttempt
 from alerts.transports import DeliveryError, PermanentError, TransientError, get_transport, short
 from homesec.core.deadletters import dead_letter_clear, dead_letter_record
-from homesec.core.durable import claimable, needs_resend, resend
+from homesec.core.durable import abandoned, needs_resend, resend
 from homesec.core.retry import backoff_delay
 
 logger = logging.getLogger(__name__)
@@ -51,17 +51,24 @@ def notifications_send(*, notification_ids: list[int], now=None) -> dict[str, in
 
 
 def notification_send(*, notification_id: int, now=None) -> str:
-    """One attempt, if the notification is due and nobody else is at it."""
+    """One attempt, if the notification is due and nobody else is at it. A worker that
+    died mid-send used up a try (the receiver may have had it: the same id goes again)."""
     now = now or timezone.now()
-    due = claimable(now, waiting=S.PENDING, working=S.SENDING, stale_s=settings.NOTIFY_STALE_S)
-    if not Notification.objects.filter(due, pk=notification_id).update(
-        status=S.SENDING, claimed_at=now, next_attempt_at=None
-    ):
+    row = Notification.objects.filter(pk=notification_id)
+    due = Q(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now), status=S.PENDING)
+    taken = row.filter(due).update(status=S.SENDING, claimed_at=now, next_attempt_at=None) or row.filter(
+        abandoned(now, working=S.SENDING, stale_s=settings.NOTIFY_STALE_S)
+    ).update(status=S.SENDING, claimed_at=now, next_attempt_at=None, attempts=F("attempts") + 1)
+    if not taken:
         return "not due"
     notification = Notification.objects.select_related("alert__event", "alert__camera", "channel__owner").get(
         pk=notification_id
     )
     channel = notification.channel
+    if notification.attempts >= settings.NOTIFY_TRIES:
+        outcome = _give_up(notification, "the worker died while sending it, every try", None)
+        alert_refresh_state(alert_id=notification.alert_id)
+        return outcome
     if not channel.enabled and not notification.test:  # a test may check a channel before enabling it
         outcome = _give_up(notification, f"channel disabled: {channel.disabled_reason or 'by the operator'}", None)
         alert_refresh_state(alert_id=notification.alert_id)
@@ -193,7 +200,7 @@ def notification_sweep(*, now=None) -> int:
     now = now or timezone.now()
     query = needs_resend(now, waiting=S.PENDING, working=S.SENDING, stale_s=settings.NOTIFY_STALE_S)
     ids = list(Notification.objects.filter(query, test=False).values_list("pk", flat=True)[:1000])
-    resend(Notification, ids, task=NOTIFY_TASK, now=now, batch=1, cluster="slow")
+    resend(Notification, ids, task=NOTIFY_TASK, now=now, batch=1)
     return len(ids)
 
 

@@ -66,20 +66,36 @@ def in_quiet_hours(local: datetime, ranges: list[str]) -> str:
     return ""
 
 
+DEFAULT_DEDUP_KEY = "{camera}:{rule}"
+SAMPLE_VALUES = {"camera": "front_door", "rule": 1, "event": 1, "level": "high", "class": "person"}
+
+
 def dedup_key_problem(template: str) -> str:
+    """Why the template cannot make keys, or ''. Tried by formatting it with sample
+    values, so conversions, format specs, indexing and attributes are all caught."""
     try:
         names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
     except ValueError as exc:
         return f"Not a valid template: {exc}."
-    unknown = names - set(DEDUP_FIELDS)
+    unknown = {name for name in names if name not in DEDUP_FIELDS}
     if unknown:
         return f"Unknown field {{{sorted(unknown)[0]}}}: use {', '.join('{' + f + '}' for f in DEDUP_FIELDS)}."
+    try:
+        template.format_map(SAMPLE_VALUES)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+        return f"Cannot be filled in ({exc.__class__.__name__}: {exc}): use plain fields like {{camera}}."
     return ""
 
 
-def dedup_key(rule: AlertRule, *, camera: str, event: int, level: str, label: str) -> str:
+def dedup_key(rule: AlertRule, *, camera: str, event: int, level: str, label: str) -> tuple[str, str]:
+    """(key, note): a template that fails (saved before templates were checked this way)
+    falls back to the default key, and the note says so for the decision record."""
     values = {"camera": camera, "rule": rule.pk, "event": event, "level": level, "class": label}
-    return rule.dedup_key.format_map(values)
+    try:
+        return rule.dedup_key.format_map(values), ""
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+        note = f" (dedup key template {rule.dedup_key!r} failed: {exc.__class__.__name__}: {exc}; the default was used)"
+        return DEFAULT_DEDUP_KEY.format_map(values), note
 
 
 def rule_match(

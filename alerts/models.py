@@ -186,7 +186,9 @@ class Alert(models.Model):
         DISMISSED = "dismissed"
 
     kind = models.CharField(max_length=14, choices=Kind.choices, default=Kind.EVENT)
-    event = models.ForeignKey(Event, null=True, blank=True, on_delete=models.CASCADE, related_name="alerts")
+    # An alert outlives its event: what was sent stays on record, and its dedup key and time
+    # still hold the next event of the camera to the rule's cooldown.
+    event = models.ForeignKey(Event, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts")
     camera = models.ForeignKey(Camera, null=True, blank=True, on_delete=models.CASCADE, related_name="alerts")
     rule = models.ForeignKey(AlertRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts")
     rule_name = models.CharField(max_length=100, blank=True, help_text="Kept when the rule is deleted.")

@@ -123,10 +123,12 @@ def _decide(event: Event, now) -> tuple[list[dict], list[Alert]]:
         if not match.ok:
             decisions.append({"rule": rule.name, "result": "no match", "why": match.failed})
             continue
-        key = dedup_key(rule, camera=event.camera_id, event=event.pk, level=event.risk_level, label=match.label)
+        key, key_problem = dedup_key(
+            rule, camera=event.camera_id, event=event.pk, level=event.risk_level, label=match.label
+        )
         why, escalation = _repeat(rule, event, key, levels, now)
         if why:
-            decisions.append({"rule": rule.name, "result": "suppressed", "why": why})
+            decisions.append({"rule": rule.name, "result": "suppressed", "why": why + key_problem})
             continue
         alert = Alert.objects.create(
             kind=Alert.Kind.EVENT,
@@ -144,7 +146,9 @@ def _decide(event: Event, now) -> tuple[list[dict], list[Alert]]:
             created_at=now,
             last_notified_at=now,
         )
-        decisions.append({"rule": rule.name, "result": "fired", "why": "; ".join(match.reasons), "alert": alert.pk})
+        decisions.append(
+            {"rule": rule.name, "result": "fired", "why": "; ".join(match.reasons) + key_problem, "alert": alert.pk}
+        )
         alerts.append(alert)
     return decisions, alerts
 
@@ -218,7 +222,7 @@ def notifications_create(*, alert: Alert, channels: list[Channel], now, round: i
         )
     )
     for pk in pending:  # one task each: a slow channel never holds up the others
-        enqueue(NOTIFY_TASK, [pk], cluster="slow")
+        enqueue(NOTIFY_TASK, [pk])
     alert_refresh_state(alert_id=alert.pk)
     return pending
 

@@ -4,56 +4,106 @@ rule. The watcher runs `alerts_setup` when it starts (and so does `manage.py run
 from __future__ import annotations
 
 import logging
-from urllib.parse import unquote, urlsplit, urlunsplit
+from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 from alerts.models import AlertRule, Channel
 from alerts.services import household_get
+from alerts.transports import get_transport
 from events.assessment import level_names
+from homesec.env import url_parts
 
 logger = logging.getLogger(__name__)
 
 
-def environment_channels() -> dict[str, tuple[str, dict, str]]:
-    """Channels declared by HOMESEC_NOTIFY_*: name -> (kind, config, secret)."""
+@dataclass(frozen=True)
+class Declared:
+    """A channel declared by a HOMESEC_NOTIFY_* variable; `problem` names the variable and
+    says what is wrong, and a channel with a problem is kept disabled with it as the reason."""
+
+    kind: str
+    config: dict
+    secret: str = ""
+    problem: str = ""
+
+
+def _mqtt(url: str) -> Declared:
+    try:
+        parts = url_parts("HOMESEC_NOTIFY_MQTT_URL", url)
+    except ImproperlyConfigured as exc:
+        return Declared("mqtt", {}, problem=str(exc))
+    netloc = parts.host + (f":{parts.port}" if parts.port else "")
+    config = {"url": f"{parts.scheme}://{netloc}"}  # no password in what the console shows
+    if parts.username:
+        config["username"] = parts.username
+    return Declared("mqtt", config, parts.password)
+
+
+def _ntfy(url: str, token: str) -> Declared:
+    server, _, topic = url.rstrip("/").rpartition("/")
+    if not server.startswith(("http://", "https://")) or not server.split("://", 1)[1] or not topic:
+        problem = f"HOMESEC_NOTIFY_NTFY_URL={url!r} names no topic: give the server and the topic, e.g. https://ntfy.sh/homesec-6f2a"
+        return Declared("ntfy", {}, problem=problem)
+    return Declared("ntfy", {"server": server, "topic": topic}, token)
+
+
+def environment_channels() -> dict[str, Declared]:
+    """Channels declared by HOMESEC_NOTIFY_*, each checked on its own."""
     declared = {}
     if settings.NOTIFY_WEBHOOK_URL:
-        declared["webhook (environment)"] = (
-            "webhook",
-            {"url": settings.NOTIFY_WEBHOOK_URL},
-            settings.NOTIFY_WEBHOOK_SECRET,
+        declared["webhook (environment)"] = Declared(
+            "webhook", {"url": settings.NOTIFY_WEBHOOK_URL}, settings.NOTIFY_WEBHOOK_SECRET
         )
     if settings.NOTIFY_EMAIL_TO:
-        declared["email (environment)"] = ("email", {"to": list(settings.NOTIFY_EMAIL_TO)}, "")
+        declared["email (environment)"] = Declared("email", {"to": list(settings.NOTIFY_EMAIL_TO)})
     if settings.NOTIFY_MQTT_URL:
-        parts = urlsplit(settings.NOTIFY_MQTT_URL)
-        netloc = parts.hostname + (f":{parts.port}" if parts.port else "") if parts.hostname else parts.netloc
-        config = {"url": urlunsplit((parts.scheme, netloc, "", "", ""))}  # no password in what the console shows
-        if parts.username:
-            config["username"] = unquote(parts.username)
-        declared["mqtt (environment)"] = ("mqtt", config, unquote(parts.password or ""))
+        declared["mqtt (environment)"] = _mqtt(settings.NOTIFY_MQTT_URL)
     if settings.NOTIFY_NTFY_URL:
-        server, _, topic = settings.NOTIFY_NTFY_URL.rstrip("/").rpartition("/")
-        declared["ntfy (environment)"] = ("ntfy", {"server": server, "topic": topic}, settings.NOTIFY_NTFY_TOKEN)
+        declared["ntfy (environment)"] = _ntfy(settings.NOTIFY_NTFY_URL, settings.NOTIFY_NTFY_TOKEN)
+    for name, channel in declared.items():
+        if not channel.problem:
+            problems = get_transport(channel.kind).validate(channel.config, channel.secret)
+            if problems:
+                variable = VARIABLES[channel.kind]
+                declared[name] = Declared(channel.kind, channel.config, problem=f"{variable}: {'; '.join(problems)}")
     return declared
 
 
+VARIABLES = {
+    "webhook": "HOMESEC_NOTIFY_WEBHOOK_URL",
+    "email": "HOMESEC_NOTIFY_EMAIL_TO",
+    "mqtt": "HOMESEC_NOTIFY_MQTT_URL",
+    "ntfy": "HOMESEC_NOTIFY_NTFY_URL",
+}
+
+
 def channels_sync_from_environment() -> list[Channel]:
+    """One bad variable disables its own channel, with the reason, and nothing else."""
     declared = environment_channels()
     synced = []
-    for name, (kind, config, secret) in declared.items():
+    for name, wanted in declared.items():
         channel = Channel.objects.filter(name=name).first()
-        secrets = {"secret": secret} if secret else {}
+        secrets = {"secret": wanted.secret} if wanted.secret else {}
+        if wanted.problem:
+            logger.error("channel %r is not used: %s", name, wanted.problem)
+            fields = {"kind": wanted.kind, "config": wanted.config, "secrets": {}, "enabled": False}
+            fields["disabled_reason"] = wanted.problem[:500]
+        elif channel is None or (channel.kind, channel.config, channel.secrets) != (
+            wanted.kind,
+            wanted.config,
+            secrets,
+        ):
+            # New, or changed settings: a fix, so the channel is enabled again.
+            fields = {"kind": wanted.kind, "config": wanted.config, "secrets": secrets, "enabled": True}
+            fields["disabled_reason"] = ""
+        else:
+            fields = {}  # unchanged: a channel disabled by a permanent error stays disabled
         if channel is None:
-            channel = Channel.objects.create(
-                name=name, kind=kind, config=config, secrets=secrets, from_environment=True
-            )
-        elif (channel.kind, channel.config, channel.secrets) != (kind, config, secrets) or not channel.from_environment:
-            # Changed settings are a fix: the channel is enabled again.
-            Channel.objects.filter(pk=channel.pk).update(
-                kind=kind, config=config, secrets=secrets, from_environment=True, enabled=True, disabled_reason=""
-            )
+            channel = Channel.objects.create(name=name, from_environment=True, **fields)
+        elif fields or not channel.from_environment:
+            Channel.objects.filter(pk=channel.pk).update(from_environment=True, **fields)
         synced.append(channel)
     Channel.objects.filter(from_environment=True, enabled=True).exclude(name__in=declared).update(
         enabled=False, disabled_reason="no longer declared in the environment"

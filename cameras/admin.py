@@ -3,8 +3,9 @@ from django.contrib import admin
 from django.contrib.auth.hashers import make_password
 
 from cameras.models import Camera, FtpAccount, Ingest, Zone
-from cameras.services import ingest_replay
+from cameras.services import INGEST_REPLAY_TASK, ingest_delete
 from homesec.core.admin import ReadOnlyAdmin
+from homesec.core.tasks import enqueue
 
 
 class ZoneInline(admin.TabularInline):
@@ -54,11 +55,19 @@ class IngestAdmin(ReadOnlyAdmin):
     date_hierarchy = "arrived_at"
     actions = ("replay",)
 
-    @admin.action(description="Retry the selected failed ingests")
+    @admin.action(description="Retry the selected failed ingests", permissions=["act"])
     def replay(self, request, queryset):
+        # Queued for a worker: a file is never decoded inside the web process.
         ids = list(queryset.filter(status=Ingest.Status.FAILED).values_list("pk", flat=True))
-        ingest_replay(ingest_ids=ids)
-        self.message_user(request, f"Retried {len(ids)} failed ingest(s); others were left alone.")
+        if ids:
+            enqueue(INGEST_REPLAY_TASK, {"ingest_ids": ids})
+        self.message_user(request, f"Queued {len(ids)} failed ingest(s) to be tried again; others were left alone.")
+
+    def delete_model(self, request, obj):
+        ingest_delete(ingest_ids=[obj.pk])
+
+    def delete_queryset(self, request, queryset):
+        ingest_delete(ingest_ids=list(queryset.values_list("pk", flat=True)))
 
 
 class FtpAccountForm(forms.ModelForm):

@@ -119,6 +119,9 @@ class Ingest(models.Model):
         DUPLICATE = "duplicate"
         REJECTED = "rejected"
         FAILED = "failed"
+        # Deleted by the operator: the row stays, so the watcher's rescan does not take the
+        # file again as new should it still be there.
+        DELETED = "deleted"
 
     camera = models.ForeignKey(Camera, on_delete=models.CASCADE, related_name="ingests")
     path = models.CharField(max_length=1024, help_text="Relative to the camera root.")

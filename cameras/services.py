@@ -18,9 +18,19 @@ from django.utils import timezone
 
 from cameras.capture_time import capture_time
 from cameras.models import Camera, Ingest
+from cameras.signals import ingest_removed, ingest_removing
 from cameras.validation import inspect_upload
 from homesec.core.deadletters import dead_letter_clear, dead_letter_record
-from homesec.core.durable import claimable, needs_resend, resend
+from homesec.core.durable import (
+    abandoned,
+    claimable,
+    needs_resend,
+    out_of_tries,
+    resend,
+    send_suspects_alone,
+    worker_died,
+)
+from homesec.core.files import remove_inside
 from homesec.core.retry import MAX_TRIES, backoff_delay
 from homesec.core.tasks import enqueue
 
@@ -86,8 +96,10 @@ class FileVersion:
         try:
             st = absolute.lstat()
             size, mtime_ns = st.st_size, st.st_mtime_ns
-        except FileNotFoundError:
-            size, mtime_ns = 0, 0  # gone already: registered anyway, and rejected with the reason
+        except OSError:
+            # Gone already, or a path that cannot be looked at (a symlink loop on the way, a
+            # file where a folder should be): registered anyway, and rejected with the reason.
+            size, mtime_ns = 0, 0
         return cls(rel.as_posix(), size, mtime_ns)
 
 
@@ -134,8 +146,11 @@ def ingest_register(*, paths: list[Path]) -> list[int]:
 
 def ingest_process(*, ingest_ids: list[int]) -> dict[str, int]:
     """Process pending rows. Safe to run twice or concurrently: a row is claimed first,
-    and only the claimant works on it."""
+    and only the claimant works on it. Every claim counts a try, so a file that kills its
+    worker (a decoder crash, the time limit, memory) becomes a dead letter after
+    MAX_TRIES, and is tried alone, without its batch mates, once it has killed one."""
     now = timezone.now()
+    ingest_ids = send_suspects_alone(Ingest, list(ingest_ids), task=INGEST_TASK, now=now, working="processing")
     claimed = Ingest.objects.filter(claimable(now, waiting="pending", working="processing"), pk__in=ingest_ids).update(
         status=Ingest.Status.PROCESSING, claimed_at=now, attempts=F("attempts") + 1, next_attempt_at=None
     )
@@ -145,6 +160,10 @@ def ingest_process(*, ingest_ids: list[int]) -> dict[str, int]:
     rows = Ingest.objects.select_related("camera").filter(pk__in=ingest_ids, status="processing", claimed_at=now)
     good: list[tuple[Ingest, str, dict]] = []
     for row in rows:
+        if out_of_tries(row.attempts):
+            _give_up(row, worker_died(row.attempts))
+            counts[Ingest.Status.FAILED] = counts.get(Ingest.Status.FAILED, 0) + 1
+            continue
         try:
             examined = _examine(row)
         except Exception as exc:  # noqa: BLE001 - any surprise becomes a retry, then a dead letter
@@ -292,18 +311,25 @@ def _finish(row: Ingest, *, status: str, now, reason: str = "", **fields) -> Non
         dead_letter_clear(key=f"ingest:{row.pk}")
 
 
+def _give_up(row: Ingest, error: str) -> None:
+    """Failed for good, with a dead letter; only while the row is still the claim it was."""
+    still = Ingest.objects.filter(pk=row.pk, status=Ingest.Status.PROCESSING, claimed_at=row.claimed_at)
+    if not still.update(status=Ingest.Status.FAILED, reason=error[:500]):
+        return
+    dead_letter_record(
+        key=f"ingest:{row.pk}",
+        task=INGEST_REPLAY_TASK,
+        payload={"ingest_ids": [row.pk]},
+        error=error,
+        attempts=row.attempts,
+    )
+    logger.error("ingest %s (%s) failed after %d tries: %s", row.pk, row.path, row.attempts, error)
+
+
 def _retry_or_fail(row: Ingest, exc: Exception) -> str:
     error = f"{exc.__class__.__name__}: {exc}"
     if row.attempts >= MAX_TRIES:
-        Ingest.objects.filter(pk=row.pk).update(status=Ingest.Status.FAILED, reason=error[:500])
-        dead_letter_record(
-            key=f"ingest:{row.pk}",
-            task=INGEST_REPLAY_TASK,
-            payload={"ingest_ids": [row.pk]},
-            error=error,
-            attempts=row.attempts,
-        )
-        logger.error("ingest %s (%s) failed after %d tries: %s", row.pk, row.path, row.attempts, error)
+        _give_up(row, error)
         return Ingest.Status.FAILED
     delay = backoff_delay(row.attempts)
     Ingest.objects.filter(pk=row.pk).update(
@@ -342,6 +368,35 @@ def ingest_replay(*, ingest_ids: list[int]) -> None:
         dead_letter_clear(key=f"ingest:{pk}")
 
 
+# --- Deleting uploads -------------------------------------------------------------------------
+
+
+def ingest_delete(*, ingest_ids: list[int]) -> int:
+    """Delete uploads from the console: their files, and what the stages made of them (they
+    hear of it through cameras/signals.py). Each row stays, marked deleted: it is what keeps
+    the watcher's rescan from taking a file again as new, should it still be there (a file
+    an external FTP server owns may not be ours to remove)."""
+    rows = list(Ingest.objects.filter(pk__in=ingest_ids).exclude(status=Ingest.Status.DELETED).select_related("camera"))
+    ids = [row.pk for row in rows]
+    if not ids:
+        return 0
+    with transaction.atomic():
+        ingest_removing.send(sender=Ingest, ingest_ids=ids)
+        ingest_removed.send(sender=Ingest, ingest_ids=ids)
+        # The content key goes too: the same picture uploaded again later is new.
+        Ingest.objects.filter(pk__in=ids).update(
+            status=Ingest.Status.DELETED,
+            content_key=None,
+            reason="deleted by the operator",
+            processed_at=timezone.now(),
+        )
+        for row in rows:
+            folder = settings.CAMERA_ROOT / row.camera.folder
+            inside = Path(row.path).relative_to(row.camera.folder).as_posix()
+            transaction.on_commit(lambda folder=folder, inside=inside: remove_inside(folder, [inside]))
+    return len(ids)
+
+
 # --- Hand-off to the next stage -----------------------------------------------------------
 
 
@@ -369,6 +424,10 @@ def ingest_sweep() -> dict[str, int]:
     them. Rows are the truth: re-enqueue rows that waited too long, and due retries."""
     now = timezone.now()
     stale = now - timedelta(seconds=settings.INGEST_STALE_S)
+    # Rows whose worker died holding them on their last try are given up on here, not sent
+    # again: at start this also ends rows an older version re-claimed without a limit.
+    for row in Ingest.objects.filter(abandoned(now, working="processing"), attempts__gte=MAX_TRIES)[:1000]:
+        _give_up(row, worker_died(row.attempts + 1))
     resend_query = needs_resend(now, waiting="pending", working="processing")
     waiting = list(Ingest.objects.filter(resend_query).values_list("pk", flat=True)[:5000])
     untaken = Ingest.objects.filter(status=Ingest.Status.DONE, handed_off_at__isnull=True, queued_at__lt=stale)

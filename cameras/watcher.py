@@ -29,7 +29,7 @@ from watchdog.events import (
     FileSystemEventHandler,
 )
 from watchdog.observers import Observer
-from watchdog.observers.polling import PollingObserver
+from watchdog.observers.polling import PollingObserverVFS
 
 from cameras.models import Ingest
 from cameras.services import FileVersion, camera_get_or_create_for_folder, ingest_register
@@ -116,8 +116,12 @@ class CameraWatcher(FileSystemEventHandler):
 
     def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        observer_class = PollingObserver if self.polling else Observer
-        self.observer = observer_class(timeout=1) if self.polling else observer_class()
+        if self.polling:
+            # lstat, not stat: a symlink to a folder is an entry of its own (and is rejected
+            # when ingested), never a way into a tree outside the camera folder.
+            self.observer = PollingObserverVFS(stat=os.lstat, listdir=os.scandir, polling_interval=1)
+        else:
+            self.observer = Observer()  # inotify does not follow symlinked folders
         self.observer.schedule(self, str(self.root), recursive=True)
         self.observer.start()
         # Started first, scanned second: a file arriving during the scan is seen by both,
@@ -203,6 +207,10 @@ class CameraWatcher(FileSystemEventHandler):
                 st = path.stat()
             except FileNotFoundError:
                 del self.growing[path]
+                continue
+            except OSError:  # cannot be looked at: registered, and rejected with the reason
+                del self.growing[path]
+                self.ready[path] = None
                 continue
             if (st.st_size, st.st_mtime_ns) != (size, mtime_ns):
                 self.growing[path] = (st.st_size, st.st_mtime_ns, now)

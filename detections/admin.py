@@ -1,8 +1,9 @@
 from django.contrib import admin
 
 from detections.models import Clip, Detection, DetectionRun
-from detections.services import detection_replay
+from detections.services import REPLAY_TASK
 from homesec.core.admin import ReadOnlyAdmin
+from homesec.core.tasks import enqueue
 
 
 @admin.register(DetectionRun)
@@ -12,11 +13,13 @@ class DetectionRunAdmin(ReadOnlyAdmin):
     search_fields = ("ingest__path", "error")
     actions = ("retry_failed",)
 
-    @admin.action(description="Retry the selected failed detections")
+    @admin.action(description="Retry the selected failed detections", permissions=["act"])
     def retry_failed(self, request, queryset):
+        # Queued for a worker: the detector never runs inside the web process.
         ids = list(queryset.filter(status=DetectionRun.Status.FAILED).values_list("pk", flat=True))
-        detection_replay(run_ids=ids)
-        self.message_user(request, f"Retried {len(ids)} failed detection(s); others were left alone.")
+        if ids:
+            enqueue(REPLAY_TASK, {"run_ids": ids})
+        self.message_user(request, f"Queued {len(ids)} failed detection(s) to be tried again; others were left alone.")
 
 
 @admin.register(Detection)

@@ -43,12 +43,21 @@ def needs_browser_copy(*, media_format: str, codec: str) -> bool:
     return media_format != "mp4" or codec.strip("\x00 ") not in PLAYABLE_CODECS
 
 
-def transcode_h264(source: Path, target: Path) -> None:
-    """Write an H.264 MP4 copy of `source` (written to a temp name, then renamed into place)."""
+def transcode_h264(source: Path, target: Path, *, part: str = "part") -> None:
+    """Write an H.264 MP4 copy of `source`, to a temp name of the caller's (`part`), then
+    renamed into place; the temp file never outlives a failure."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f"{target.stem}.{part}.part.mp4")
+    try:
+        _encode(source, partial)
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _encode(source: Path, partial: Path) -> None:
     import av
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".part.mp4")
     with av.open(str(source)) as src, av.open(str(partial), "w", format="mp4") as dst:
         video_in = src.streams.video[0]
         rate = video_in.average_rate or 10
@@ -64,4 +73,3 @@ def transcode_h264(source: Path, target: Path) -> None:
                 dst.mux(packet)
         for packet in video_out.encode():
             dst.mux(packet)
-    partial.replace(target)

@@ -70,6 +70,7 @@ class Clip(models.Model):
     class Transcode(models.TextChoices):
         NOT_NEEDED = "not_needed", "not needed (browser-playable)"
         PENDING = "pending"
+        RUNNING = "running"
         DONE = "done"
         FAILED = "failed"
 
@@ -80,7 +81,9 @@ class Clip(models.Model):
     playable = models.CharField(max_length=500, blank=True, help_text="Browser-playable H.264 MP4, media-relative.")
     transcode = models.CharField(max_length=10, choices=Transcode.choices, default=Transcode.PENDING)
     transcode_error = models.CharField(max_length=500, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Tries taken, a worker that died included.")
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
     queued_at = models.DateTimeField()
 
     def __str__(self) -> str:

@@ -9,7 +9,9 @@ HOMESEC_DETECT_MAX_AGE_H, becomes a dead letter.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,7 +19,7 @@ import cv2
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from cameras.geometry import bottom_centre
@@ -30,7 +32,16 @@ from detections.models import CLASSES, Clip, Detection, DetectionRun
 from detections.thumbnails import write_thumbnail
 from homesec.core.breaker import BreakerPolicy, breaker_allow, breaker_failure, breaker_retry_at, breaker_success
 from homesec.core.deadletters import dead_letter_clear, dead_letter_record
-from homesec.core.durable import claimable, needs_resend, resend
+from homesec.core.durable import (
+    abandoned,
+    claimable,
+    needs_resend,
+    out_of_tries,
+    resend,
+    send_suspects_alone,
+    worker_died,
+)
+from homesec.core.files import remove_inside
 from homesec.core.retry import MAX_TRIES, backoff_delay
 from homesec.core.tasks import enqueue
 
@@ -39,6 +50,7 @@ logger = logging.getLogger(__name__)
 DETECT_TASK = "detections.tasks.detect_runs"
 REPLAY_TASK = "detections.tasks.detect_replay"
 TRANSCODE_TASK = "detections.tasks.clip_transcode"
+TRANSCODE_REPLAY_TASK = "detections.tasks.clip_transcode_replay"
 BREAKER = "detector"
 
 
@@ -67,9 +79,17 @@ def detection_accept(*, ingest_ids: list[int]) -> list[int]:
 
 
 def detection_process(*, run_ids: list[int]) -> dict[str, int]:
+    """Detect the runs' files. A run is claimed first; a worker that died holding it (a
+    decoder crash, the time limit, memory) used up one of its tries, so a file that keeps
+    killing workers becomes a dead letter, and once it has killed one it is tried alone."""
     now = timezone.now()
-    DetectionRun.objects.filter(claimable(now, waiting="pending", working="running"), pk__in=run_ids).update(
+    run_ids = send_suspects_alone(DetectionRun, list(run_ids), task=DETECT_TASK, now=now, working="running")
+    waiting = Q(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now), status=DetectionRun.Status.PENDING)
+    DetectionRun.objects.filter(waiting, pk__in=run_ids).update(
         status=DetectionRun.Status.RUNNING, claimed_at=now, next_attempt_at=None
+    )
+    DetectionRun.objects.filter(abandoned(now, working="running"), pk__in=run_ids).update(
+        status=DetectionRun.Status.RUNNING, claimed_at=now, next_attempt_at=None, attempts=F("attempts") + 1
     )
     runs = list(
         DetectionRun.objects.select_related("ingest__camera").filter(pk__in=run_ids, status="running", claimed_at=now)
@@ -78,7 +98,12 @@ def detection_process(*, run_ids: list[int]) -> dict[str, int]:
     done: list[int] = []
     detector = get_detector()
     for run in runs:
-        outcome = _run_one(run, detector)
+        if run.attempts >= MAX_TRIES:
+            # Only re-claims count at a claim (outcomes count their own tries): past the
+            # limit, the worker died on this run every time.
+            outcome = _dead(run, worker_died(run.attempts + 1), attempts=run.attempts)
+        else:
+            outcome = _run_one(run, detector)
         counts[outcome] = counts.get(outcome, 0) + 1
         if outcome == "done":
             done.append(run.ingest_id)
@@ -97,6 +122,8 @@ def _run_one(run: DetectionRun, detector) -> str:
     path = settings.CAMERA_ROOT / ingest.path
     try:
         frames = _frames(ingest, path)
+        if frames is None:
+            return _dead(run, "the file changed after it was checked (overwritten or replaced); not decoded")
         if not frames:
             _finish(run, DetectionRun.Status.FAILED, error="no frame could be decoded")
             return "failed"
@@ -119,8 +146,14 @@ def _run_one(run: DetectionRun, detector) -> str:
     return "done"
 
 
-def _frames(ingest: Ingest, path: Path) -> list[tuple[float | None, np.ndarray, bytes | None]]:
+def _frames(ingest: Ingest, path: Path) -> list[tuple[float | None, np.ndarray, bytes | None]] | None:
+    """The frames to detect on; None when the file is no longer the one the ingest checked
+    (an FTP client may overwrite it after the check): a full decode of unchecked bytes is
+    exactly what the check exists to prevent."""
     if ingest.media_type == "video":
+        st = os.stat(path)  # a clip is too big to hash again: its size and mtime must be unchanged
+        if (st.st_size, st.st_mtime_ns) != (ingest.size, ingest.mtime_ns):
+            return None
         return [
             (offset, frame, None)
             for offset, frame in sample_frames(
@@ -128,6 +161,8 @@ def _frames(ingest: Ingest, path: Path) -> list[tuple[float | None, np.ndarray, 
             )
         ]
     data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != ingest.sha256:
+        return None
     frame = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     return [] if frame is None else [(None, frame, data)]
 
@@ -229,12 +264,14 @@ def _retry_or_dead(run: DetectionRun, error: str) -> str:
 
 
 def _dead(run: DetectionRun, error: str, attempts: int | None = None) -> str:
-    DetectionRun.objects.filter(pk=run.pk).update(
+    """Failed for good, with a dead letter; only while the run is still the claim it was."""
+    if not DetectionRun.objects.filter(pk=run.pk, claimed_at=run.claimed_at).update(
         status=DetectionRun.Status.FAILED,
         error=error[:500],
         finished_at=timezone.now(),
         attempts=attempts if attempts is not None else run.attempts + 1,
-    )
+    ):
+        return "not due"
     dead_letter_record(key=f"detect:{run.pk}", task=REPLAY_TASK, payload={"run_ids": [run.pk]}, error=error)
     logger.warning("detection of %s failed for good: %s", run.ingest.path, error)
     return "failed"
@@ -247,7 +284,10 @@ def detection_replay(*, run_ids: list[int]) -> dict[str, int]:
     return detection_process(run_ids=run_ids)
 
 
-# --- Clips: a browser-playable copy on the slow queue ---------------------------------------------
+# --- Clips: a browser-playable copy on the slow lane ---------------------------------------------
+# A transcode is a durable row like the others: claimed before the work, a try counted at
+# every claim (a worker killed at the slow lane's time limit never reports back, so the
+# claim is the only place to count it), backed off on errors, a dead letter at the end.
 
 
 def _clip_record(ingest: Ingest) -> None:
@@ -263,43 +303,132 @@ def _clip_record(ingest: Ingest) -> None:
         },
     )
     if created and needed:
-        enqueue(TRANSCODE_TASK, [clip.pk], cluster="slow")
+        enqueue(TRANSCODE_TASK, [clip.pk])
 
 
-def clip_transcode(*, clip_ids: list[int]) -> None:
-    for clip in Clip.objects.select_related("ingest").filter(pk__in=clip_ids, transcode=Clip.Transcode.PENDING):
-        target = f"clips/{clip.ingest.camera_id}/{clip.ingest_id}.mp4"
-        Clip.objects.filter(pk=clip.pk).update(attempts=F("attempts") + 1, queued_at=timezone.now())
-        try:
-            transcode_h264(settings.CAMERA_ROOT / clip.ingest.path, settings.MEDIA_ROOT / target)
-        except Exception as exc:  # noqa: BLE001 - a broken clip must not stop the others
-            failed = clip.attempts + 1 >= MAX_TRIES
-            Clip.objects.filter(pk=clip.pk).update(
-                transcode=Clip.Transcode.FAILED if failed else Clip.Transcode.PENDING, transcode_error=str(exc)[:500]
-            )
-            if failed:
-                dead_letter_record(
-                    key=f"transcode:{clip.pk}",
-                    task="detections.tasks.clip_transcode",
-                    payload={"clip_ids": [clip.pk]},
-                    error=str(exc),
-                )
-            continue
-        Clip.objects.filter(pk=clip.pk).update(transcode=Clip.Transcode.DONE, playable=target, transcode_error="")
+def clip_transcode(*, clip_ids: list[int]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for pk in clip_ids:
+        outcome = _transcode_one(pk)
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return counts
+
+
+def _transcode_one(pk: int) -> str:
+    now = timezone.now()
+    due = claimable(now, waiting="pending", working="running", stale_s=settings.SLOW_STALE_S, field="transcode")
+    if not Clip.objects.filter(due, pk=pk).update(
+        transcode=Clip.Transcode.RUNNING, claimed_at=now, attempts=F("attempts") + 1, next_attempt_at=None
+    ):
+        return "not due"
+    clip = Clip.objects.select_related("ingest").get(pk=pk)
+    if out_of_tries(clip.attempts):
+        return _clip_give_up(clip, worker_died(clip.attempts))
+    target = f"clips/{clip.ingest.camera_id}/{clip.ingest_id}.mp4"
+    try:
+        # A part file of this claim's own: a copy of the task that outlived its claim can
+        # never write into the file this one renames into place.
+        transcode_h264(
+            settings.CAMERA_ROOT / clip.ingest.path, settings.MEDIA_ROOT / target, part=f"{now.timestamp():.6f}"
+        )
+    except Exception as exc:  # noqa: BLE001 - a broken clip must not stop the others
+        error = f"{exc.__class__.__name__}: {exc}"
+        if clip.attempts >= MAX_TRIES:
+            return _clip_give_up(clip, error)
+        Clip.objects.filter(pk=pk, claimed_at=now).update(
+            transcode=Clip.Transcode.PENDING,
+            transcode_error=error[:500],
+            next_attempt_at=timezone.now() + timedelta(seconds=backoff_delay(clip.attempts)),
+        )
+        return "retry"
+    Clip.objects.filter(pk=pk, claimed_at=now).update(
+        transcode=Clip.Transcode.DONE, playable=target, transcode_error=""
+    )
+    dead_letter_clear(key=f"transcode:{pk}")
+    return "done"
+
+
+def _clip_give_up(clip: Clip, error: str) -> str:
+    if Clip.objects.filter(pk=clip.pk, claimed_at=clip.claimed_at).update(
+        transcode=Clip.Transcode.FAILED, transcode_error=error[:500]
+    ):
+        dead_letter_record(
+            key=f"transcode:{clip.pk}",
+            task=TRANSCODE_REPLAY_TASK,
+            payload={"clip_ids": [clip.pk]},
+            error=error,
+            attempts=clip.attempts,
+        )
+    return "failed"
+
+
+def clip_transcode_replay(*, clip_ids: list[int]) -> dict[str, int]:
+    """The operator's replay: failed copies get fresh tries; others are left alone."""
+    Clip.objects.filter(pk__in=clip_ids, transcode=Clip.Transcode.FAILED).update(
+        transcode=Clip.Transcode.PENDING, attempts=0, next_attempt_at=None, claimed_at=None, queued_at=timezone.now()
+    )
+    return clip_transcode(clip_ids=clip_ids)
+
+
+# --- Deleting ------------------------------------------------------------------------------------
+
+
+def detections_delete(*, detections) -> int:
+    """Delete detection rows and, once that is committed, their thumbnails."""
+    thumbnails = list(detections.values_list("thumbnail", flat=True))
+    count = detections.delete()[0]
+    transaction.on_commit(lambda: remove_inside(settings.MEDIA_ROOT, thumbnails))
+    return count
+
+
+def ingest_outputs_delete(*, ingest_ids: list[int]) -> None:
+    """What this stage made of deleted uploads: detections, runs, clip copies (cameras/signals.py)."""
+    detections_delete(detections=Detection.objects.filter(ingest_id__in=ingest_ids))
+    DetectionRun.objects.filter(ingest_id__in=ingest_ids).delete()
+    clips = Clip.objects.filter(ingest_id__in=ingest_ids)
+    copies = list(clips.values_list("playable", flat=True))
+    clips.delete()
+    transaction.on_commit(lambda: remove_inside(settings.MEDIA_ROOT, copies))
 
 
 # --- Sweep -------------------------------------------------------------------------------------
 
 
 def detection_sweep() -> dict[str, int]:
+    """Re-send lost work; give up on work whose worker died on its last try. At start this
+    also ends runs and copies an older version re-claimed without a limit."""
     now = timezone.now()
-    stale = now - timedelta(seconds=settings.INGEST_STALE_S)
+    buried = _bury_stuck(now)
     resend_query = needs_resend(now, waiting="pending", working="running")
     runs = list(DetectionRun.objects.filter(resend_query).values_list("pk", flat=True)[:5000])
-    clips = list(Clip.objects.filter(transcode="pending", queued_at__lt=stale).values_list("pk", flat=True)[:100])
+    # Clips run on the slow lane: a copy may wait that long behind other copies.
+    clip_query = needs_resend(
+        now, waiting="pending", working="running", stale_s=settings.SLOW_STALE_S, field="transcode"
+    )
+    clips = list(Clip.objects.filter(clip_query).values_list("pk", flat=True)[:100])
     with transaction.atomic():
         resend(DetectionRun, runs, task=DETECT_TASK, now=now, batch=settings.INGEST_BATCH)
         Clip.objects.filter(pk__in=clips).update(queued_at=now)
+        Clip.objects.filter(pk__in=clips, next_attempt_at__lte=now).update(next_attempt_at=None)
         for clip_id in clips:
-            enqueue(TRANSCODE_TASK, [clip_id], cluster="slow")
-    return {"runs": len(runs), "clips": len(clips)}
+            enqueue(TRANSCODE_TASK, [clip_id])
+    return {"runs": len(runs), "clips": len(clips), "buried": buried}
+
+
+def _bury_stuck(now) -> int:
+    """Work whose worker died holding it on its last try, given up on without one more
+    claim; and runs re-claimed for longer than HOMESEC_DETECT_MAX_AGE_H (an install from
+    before tries were counted at claims cannot say how often its worker died)."""
+    buried = 0
+    too_old = now - timedelta(hours=settings.DETECT_MAX_AGE_H)
+    dead_runs = DetectionRun.objects.filter(abandoned(now, working="running")).filter(
+        Q(attempts__gte=MAX_TRIES) | Q(ingest__arrived_at__lt=too_old)
+    )
+    for run in dead_runs.select_related("ingest")[:1000]:
+        buried += _dead(run, worker_died(run.attempts + 1), attempts=run.attempts + 1) == "failed"
+    slow = abandoned(now, working="running", stale_s=settings.SLOW_STALE_S, field="transcode")
+    # Copies an older version left pending after their worker was killed also carry their count.
+    stuck = slow | Q(transcode=Clip.Transcode.PENDING, claimed_at__isnull=True)
+    for clip in Clip.objects.filter(stuck, attempts__gte=MAX_TRIES)[:1000]:
+        buried += _clip_give_up(clip, worker_died(clip.attempts + 1)) == "failed"
+    return buried

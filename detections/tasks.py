@@ -16,6 +16,11 @@ def detect_replay(payload: dict) -> dict[str, int]:
     return services.detection_replay(run_ids=list(payload["run_ids"]))
 
 
-def clip_transcode(clip_ids) -> None:
-    ids = clip_ids["clip_ids"] if isinstance(clip_ids, dict) else clip_ids
-    services.clip_transcode(clip_ids=list(ids))
+def clip_transcode(clip_ids) -> dict[str, int]:
+    if isinstance(clip_ids, dict):  # a dead letter written before replays had their own task
+        return clip_transcode_replay(clip_ids)
+    return services.clip_transcode(clip_ids=list(clip_ids))
+
+
+def clip_transcode_replay(payload: dict) -> dict[str, int]:
+    return services.clip_transcode_replay(clip_ids=list(payload["clip_ids"]))

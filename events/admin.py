@@ -9,6 +9,7 @@ from events.assessment import (
     prompt_version_save,
 )
 from events.models import ActivityCount, Event, PromptReplay, PromptVersion, SeverityLevel
+from events.services import event_delete
 from homesec.core.admin import ReadOnlyAdmin
 
 
@@ -40,7 +41,16 @@ class EventAdmin(admin.ModelAdmin):
         # Everything but the review is the system's record.
         return [f.name for f in Event._meta.fields if f.name not in self.review_fields] + ["detections"]
 
-    @admin.action(description="Replay the newest prompt version on these events (changes nothing)")
+    def delete_model(self, request, obj):
+        event_delete(event=obj)
+
+    def delete_queryset(self, request, queryset):
+        for event in queryset:
+            event_delete(event=event)
+
+    @admin.action(
+        description="Replay the newest prompt version on these events (changes nothing)", permissions=["change"]
+    )
     def replay_with_newest_prompt(self, request, queryset):
         prompt = PromptVersion.objects.order_by("-version").first()
         if prompt is None:
@@ -78,7 +88,7 @@ class PromptVersionAdmin(admin.ModelAdmin):
         obj.pk, obj.version = new.pk, new.version
         self.message_user(request, f"Saved as {new}; activate it to use it.")
 
-    @admin.action(description="Activate the selected version")
+    @admin.action(description="Activate the selected version", permissions=["change"])
     def activate(self, request, queryset):
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one version.", messages.WARNING)
@@ -86,12 +96,12 @@ class PromptVersionAdmin(admin.ModelAdmin):
         prompt_version_activate(prompt=queryset.get())
         self.message_user(request, f"{queryset.get()} is active.")
 
-    @admin.action(description="Roll back to the version before the active one")
+    @admin.action(description="Roll back to the version before the active one", permissions=["change"])
     def roll_back(self, request, queryset):
         previous = prompt_version_roll_back()
         self.message_user(request, f"{previous} is active." if previous else "Nothing to roll back to.")
 
-    @admin.action(description="Replay on the 50 most recent assessed events (changes nothing)")
+    @admin.action(description="Replay on the 50 most recent assessed events (changes nothing)", permissions=["change"])
     def replay_recent(self, request, queryset):
         ids = list(Event.objects.exclude(risk_score=None).order_by("-started_at").values_list("pk", flat=True)[:50])
         for prompt in queryset:

@@ -4,6 +4,7 @@ provenance. The level always comes from the severity table when a score is writt
 from __future__ import annotations
 
 import base64
+import logging
 import time
 from datetime import timedelta
 from zoneinfo import ZoneInfo
@@ -11,16 +12,22 @@ from zoneinfo import ZoneInfo
 import cv2
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from cameras.models import Camera
 from events.analyzers import llm, rules
 from events.models import ActivityCount, Event, PromptReplay, PromptVersion, SeverityLevel
+from homesec.core.breaker import BreakerPolicy, breaker_lets_through
+from homesec.core.durable import worker_died
 from homesec.core.live import live_publish
+from homesec.core.retry import MAX_TRIES
 from homesec.core.tasks import enqueue
 
-ASSESS_TASK = "events.tasks.event_assess"
+ASSESS_TASK = "events.tasks.event_assess"  # the alert lane: the rules, now
+ASSESS_LLM_TASK = "events.tasks.event_assess_llm"  # the slow lane: the language model
+logger = logging.getLogger(__name__)
 
 
 def hour_of_week(moment, tz: ZoneInfo) -> int:
@@ -171,37 +178,161 @@ def _rules_fields(event: Event, facts: rules.Facts, started: float) -> dict:
     }
 
 
+# --- Running assessments ---------------------------------------------------------------------
+# The event row carries the assessment's work (assess_step, _wanted_at, _deadline_at ...):
+# one assessment in flight per event; asking while one waits or runs only makes sure one
+# more follows it. The main assessor is the language model on the slow lane when one is
+# configured, else the rules on the alert lane. With a model, a request on the alert path
+# (the fast path, a close) also sets a deadline: when the model has not answered by then
+# (HOMESEC_FAST_PATH_LLM_BUDGET_S), or is down, the rules assess on the alert lane and are
+# alerted on, and the model's answer, when it comes, assesses again.
+
+
+def llm_reachable() -> bool:
+    """Would a call to some language model go through now (its breaker closed, or due for a probe)?"""
+    policy = BreakerPolicy(cooldown_s=settings.LLM_COOLDOWN_S)
+    return any(breaker_lets_through(f"llm:{provider.url}", policy) for provider in llm.providers())
+
+
+def _main_task() -> str:
+    return ASSESS_LLM_TASK if settings.LLM_PROVIDERS else ASSESS_TASK
+
+
+def _budget() -> timedelta:
+    return timedelta(seconds=settings.FAST_PATH_LLM_BUDGET_S)
+
+
+def assessment_request(*, event_id: int, now=None, alert: bool = True) -> None:
+    """Ask for the event to be assessed (again). `alert`: the answer is due within the
+    budget (the fast path, a close), not only eventually (a fallback sent back)."""
+    now = now or timezone.now()
+    changes = {"assess_wanted_at": Coalesce(F("assess_wanted_at"), Value(now))}
+    if alert and settings.LLM_PROVIDERS:
+        # A model that is down is not waited for: the rules are due at once.
+        due = now + _budget() if llm_reachable() else now
+        changes["assess_deadline_at"] = Coalesce(F("assess_deadline_at"), Value(due))
+    Event.objects.filter(pk=event_id).update(**changes)
+    if Event.objects.filter(pk=event_id, assess_step=Event.Step.IDLE).update(
+        assess_step=Event.Step.QUEUED, assess_queued_at=now
+    ):
+        enqueue(_main_task(), event_id)
+
+
+def assessment_rules_due(*, event_id: int, now=None) -> Event | None:
+    """The alert lane's task. Without a language model: the assessment itself. With one:
+    the rules step in for an alert the model has not answered in time (or cannot), stored
+    as a fallback that the model's answer replaces."""
+    now = now or timezone.now()
+    if not settings.LLM_PROVIDERS:
+        return _assess_claimed(event_id, now, claim_from=(Event.Step.QUEUED,))
+    with transaction.atomic():
+        event = Event.objects.select_for_update().select_related("camera").filter(pk=event_id).first()
+        if event is None or event.assess_deadline_at is None or not event.detection_count:
+            return None  # answered in time, or nothing to assess
+        if llm_reachable():
+            why = f"the language model had not answered within {settings.FAST_PATH_LLM_BUDGET_S:g} s"
+        else:
+            why = "the language model is unavailable (its circuit breaker is open)"
+        fields = _rules_fields(event, event_facts(event), time.perf_counter())
+        fields["assessment_state"] = Event.Assessment.FALLBACK
+        fields["provenance"]["llm_error"] = f"{why}: the rules assessed, and its answer will assess the event again"
+        Event.objects.filter(pk=event.pk).update(assess_deadline_at=None)
+        return _store(event, fields, final=event.status == Event.Status.CLOSED, now=now)
+
+
+def assessment_llm_run(*, event_id: int, now=None) -> Event | None:
+    """The slow lane's task: the language model's assessment (the rules' when it fails)."""
+    return _assess_claimed(event_id, now or timezone.now(), claim_from=(Event.Step.QUEUED,))
+
+
 def event_assess(*, event_id: int) -> Event | None:
-    event = Event.objects.select_related("camera").filter(pk=event_id).first()
-    if event is None or not event.detection_count:
-        return None
+    """Assess the event now, in this process (`manage.py reassess`): the main assessor,
+    under the same claim as the tasks, so never beside a running one. None when one runs
+    already or nothing was stored."""
+    return _assess_claimed(event_id, timezone.now(), claim_from=(Event.Step.IDLE, Event.Step.QUEUED))
+
+
+def _assess_claimed(event_id: int, now, *, claim_from: tuple[str, ...]) -> Event | None:
+    if not Event.objects.filter(pk=event_id, assess_step__in=claim_from).update(
+        assess_step=Event.Step.RUNNING, assess_claimed_at=now, assess_wanted_at=None
+    ):
+        return None  # running already (a duplicate message), or not asked for
+    event = Event.objects.select_related("camera").get(pk=event_id)
+    final = event.status == Event.Status.CLOSED  # what the facts below are about
+    fields = _verdict(event) if event.detection_count else None
+    with transaction.atomic():
+        locked = Event.objects.select_for_update().select_related("camera").get(pk=event_id)
+        if locked.assess_claimed_at != now:
+            return None  # given up on as dead meanwhile, and taken again
+        stored = _store(locked, fields, final=final, now=now) if fields else None
+        # Answered: the deadline covers only what was asked after the facts were read.
+        wanted = locked.assess_wanted_at
+        Event.objects.filter(pk=event_id).update(
+            assess_deadline_at=wanted + _budget() if wanted and locked.assess_deadline_at else None,
+            assess_attempts=0,
+        )
+        _release(event_id, wanted=wanted)
+    return stored
+
+
+def _release(event_id: int, *, wanted) -> None:
+    """The assessment is done; asked for again meanwhile, one more follows."""
+    step = Event.Step.QUEUED if wanted else Event.Step.IDLE
+    Event.objects.filter(pk=event_id).update(assess_step=step, assess_claimed_at=None, assess_queued_at=timezone.now())
+    if wanted:
+        enqueue(_main_task(), event_id)
+
+
+def _verdict(event: Event) -> dict:
     started = time.perf_counter()
     facts = event_facts(event)
-    if settings.LLM_PROVIDERS:
-        system, version = active_prompt()
-        messages = event_prompt(event, facts, system=system)
-        try:
-            answer = llm.analyze(messages)
-            fields = {key: answer.fields[key] for key in ("risk_score", "summary", "reasoning", "recommended_action")}
-            fields.update(
-                analyzer="llm",
-                assessment_state=Event.Assessment.ASSESSED,
-                provenance={
-                    **answer.provenance,
-                    "risk_factors": answer.fields["risk_factors"],
-                    "prompt_chars": sum(len(str(m["content"])) for m in messages),
-                    "prompt_version": version,
-                },
-            )
-        except llm.LlmError as exc:
-            # No invented score: the rules assess, the event says so, and it is re-assessed later.
-            fields = _rules_fields(event, facts, started)
-            fields["assessment_state"] = Event.Assessment.FALLBACK
-            fields["provenance"]["llm_error"] = str(exc)[:1000]
-    else:
+    if not settings.LLM_PROVIDERS:
+        return _rules_fields(event, facts, started)
+    system, version = active_prompt()
+    messages = event_prompt(event, facts, system=system)
+    try:
+        answer = llm.analyze(messages)
+    except llm.LlmError as exc:
+        # No invented score: the rules assess, the event says so, and it is re-assessed later.
         fields = _rules_fields(event, facts, started)
-    fields["risk_level"] = risk_level_for(fields["risk_score"])
-    fields["assessed_at"] = timezone.now()
+        fields["assessment_state"] = Event.Assessment.FALLBACK
+        fields["provenance"]["llm_error"] = str(exc)[:1000]
+        return fields
+    fields = {key: answer.fields[key] for key in ("risk_score", "summary", "reasoning", "recommended_action")}
+    fields.update(
+        analyzer="llm",
+        assessment_state=Event.Assessment.ASSESSED,
+        provenance={
+            **answer.provenance,
+            "risk_factors": answer.fields["risk_factors"],
+            "prompt_chars": sum(len(str(m["content"])) for m in messages),
+            "prompt_version": version,
+        },
+    )
+    return fields
+
+
+def _store(event: Event, fields: dict, *, final: bool, now) -> Event | None:
+    """Write an assessment onto the (locked) event row, numbered, and hand it to the alert
+    rules. None when nothing was written: an answer about the open event after the closed
+    event's verdict, or the same fallback again (no new check, no live message)."""
+    if event.assessment_final and not final:
+        return None
+    same_fallback = (
+        fields["assessment_state"] == Event.Assessment.FALLBACK
+        and event.assessment_state == Event.Assessment.FALLBACK
+        and event.risk_score == fields["risk_score"]
+    )
+    if same_fallback:
+        if final and not event.assessment_final:
+            Event.objects.filter(pk=event.pk).update(assessment_final=True)
+        return None
+    fields = {
+        **fields,
+        "risk_level": risk_level_for(fields["risk_score"]),
+        "assessed_at": now,
+        "assessment_final": final,
+    }
     # Each assessment gets the next number: the alert rules are checked once per number.
     Event.objects.filter(pk=event.pk).update(assessment_seq=F("assessment_seq") + 1, **fields)
     if settings.ASSESS_NEXT_STAGE:
@@ -216,23 +347,103 @@ def event_assess(*, event_id: int) -> Event | None:
     live_publish(stream="events", kind="event.assessed", payload=payload)
     for name, value in fields.items():
         setattr(event, name, value)
+    event.assessment_seq += 1
     return event
 
 
-def reassess_fallbacks() -> int:
-    """A clock job: events the rules assessed while the LLM was away are sent to it again
-    (at most once a minute each; the breaker keeps a down LLM from being hammered)."""
-    if not settings.LLM_PROVIDERS:
-        return 0
-    now = timezone.now()
-    waiting = list(
-        Event.objects.filter(assessment_state=Event.Assessment.FALLBACK)
-        .filter(Q(assess_queued_at__isnull=True) | Q(assess_queued_at__lt=now - timedelta(minutes=1)))
-        .values_list("pk", flat=True)[:20]
+def assessment_deadlines_due(*, now=None) -> list[int]:
+    """A fast clock job: alerts whose language model has not answered within its budget
+    go to the rules on the alert lane. Sent again only if that task is lost."""
+    now = now or timezone.now()
+    due = list(Event.objects.filter(assess_deadline_at__lte=now).values_list("pk", "assess_deadline_at")[:100])
+    sent = []
+    for pk, deadline in due:
+        resend_at = now + timedelta(seconds=settings.ALERT_STALE_S)
+        if Event.objects.filter(pk=pk, assess_deadline_at=deadline).update(assess_deadline_at=resend_at):
+            enqueue(ASSESS_TASK, pk)
+            sent.append(pk)
+    return sent
+
+
+def assessment_sweep(*, now=None) -> int:
+    """A clock job's part: send again what a lost message left waiting, take back what a dead
+    worker held (a try each; past the limit the rules assess), and ask again for a closed
+    event's own assessment when it never came."""
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=settings.SLOW_STALE_S if settings.LLM_PROVIDERS else settings.ALERT_STALE_S)
+    sent = 0
+    for event in Event.objects.filter(assess_step=Event.Step.RUNNING, assess_claimed_at__lt=stale)[:100]:
+        sent += _take_back(event, now)
+    waiting = Event.objects.filter(assess_step=Event.Step.QUEUED, assess_queued_at__lt=stale)
+    for pk in waiting.values_list("pk", flat=True)[:500]:
+        if Event.objects.filter(pk=pk, assess_step=Event.Step.QUEUED).update(assess_queued_at=now):
+            enqueue(_main_task(), pk)
+            sent += 1
+    lost = Event.objects.filter(
+        status=Event.Status.CLOSED,
+        assessment_final=False,
+        assess_step=Event.Step.IDLE,
+        detection_count__gt=0,
+        ended_at__lt=now - timedelta(seconds=settings.INGEST_STALE_S),
     )
-    Event.objects.filter(pk__in=waiting).update(assess_queued_at=now)
+    for pk in lost.values_list("pk", flat=True)[:500]:
+        assessment_request(event_id=pk, now=now)
+        sent += 1
+    return sent
+
+
+def _take_back(event: Event, now) -> int:
+    """Its worker died holding the assessment: one try used; past the limit, given up on
+    (with a model configured the rules assess, so an alert is never held back by it)."""
+    tries = event.assess_attempts + 1
+    taken = Event.objects.filter(pk=event.pk, assess_claimed_at=event.assess_claimed_at)
+    if tries <= MAX_TRIES:
+        if taken.update(
+            assess_step=Event.Step.QUEUED, assess_attempts=tries, assess_claimed_at=None, assess_queued_at=now
+        ):
+            enqueue(_main_task(), event.pk)
+            return 1
+        return 0
+    with transaction.atomic():
+        if not taken.update(assess_step=Event.Step.IDLE, assess_attempts=0, assess_claimed_at=None):
+            return 0
+        locked = Event.objects.select_for_update().select_related("camera").get(pk=event.pk)
+        if locked.detection_count:
+            fields = _rules_fields(locked, event_facts(locked), time.perf_counter())
+            if settings.LLM_PROVIDERS:
+                fields["assessment_state"] = Event.Assessment.FALLBACK
+                fields["provenance"]["llm_error"] = worker_died(tries)
+            _store(locked, fields, final=locked.status == Event.Status.CLOSED, now=now)
+        Event.objects.filter(pk=event.pk).update(assess_deadline_at=None)
+    logger.error("assessment of event %s: %s", event.pk, worker_died(tries))
+    return 0
+
+
+def reassess_fallbacks(*, now=None) -> int:
+    """A clock job: events the rules assessed while the language model was away go back to
+    it, once its breaker lets calls through again; those that ended within
+    HOMESEC_REASSESS_MAX_AGE_H, newest first, at most HOMESEC_REASSESS_PER_MIN a minute,
+    each at most once a minute."""
+    if not settings.LLM_PROVIDERS or not llm_reachable():
+        return 0
+    now = now or timezone.now()
+    minute_ago = now - timedelta(minutes=1)
+    room = settings.REASSESS_PER_MIN - Event.objects.filter(reassessed_at__gte=minute_ago).count()
+    if room <= 0:
+        return 0
+    waiting = list(
+        Event.objects.filter(
+            assessment_state=Event.Assessment.FALLBACK,
+            assess_step=Event.Step.IDLE,
+            last_detection_at__gte=now - timedelta(hours=settings.REASSESS_MAX_AGE_H),
+        )
+        .filter(Q(reassessed_at__isnull=True) | Q(reassessed_at__lt=minute_ago))
+        .order_by("-last_detection_at")
+        .values_list("pk", flat=True)[:room]
+    )
     for pk in waiting:
-        enqueue(ASSESS_TASK, pk, cluster="slow")
+        Event.objects.filter(pk=pk).update(reassessed_at=now)
+        assessment_request(event_id=pk, now=now, alert=False)
     return len(waiting)
 
 
@@ -261,7 +472,7 @@ def prompt_version_roll_back() -> PromptVersion | None:
 
 def prompt_replay_start(*, prompt: PromptVersion, event_ids: list[int]) -> PromptReplay:
     replay = PromptReplay.objects.create(prompt=prompt, event_ids=list(event_ids))
-    enqueue("events.tasks.prompt_replay", replay.pk, cluster="slow")
+    enqueue("events.tasks.prompt_replay", replay.pk)
     return replay
 
 

@@ -59,8 +59,31 @@ class Event(models.Model):
     analyzer = models.CharField(max_length=8, blank=True, help_text="llm or rules")
     provenance = models.JSONField(default=dict, blank=True, help_text="Model, prompt version, tokens, latency ...")
     assessed_at = models.DateTimeField(null=True, blank=True)
-    assess_queued_at = models.DateTimeField(null=True, blank=True, help_text="When the sweep last re-sent it.")
     assessment_seq = models.PositiveIntegerField(default=0, help_text="How many assessments it has had.")
+    assessment_final = models.BooleanField(
+        default=False, help_text="The stored assessment saw the closed event: no answer about the open one replaces it."
+    )
+
+    # The assessment work, a durable row of its own on the event (events/assessment.py): one
+    # assessment in flight at most, asked-for ones coalesced, a budget on the alert path.
+    class Step(models.TextChoices):
+        IDLE = "", "idle"
+        QUEUED = "queued"
+        RUNNING = "running"
+
+    assess_step = models.CharField(max_length=8, choices=Step.choices, blank=True, default=Step.IDLE)
+    assess_wanted_at = models.DateTimeField(
+        null=True, blank=True, help_text="Asked for since the running assessment read the facts (one more follows)."
+    )
+    assess_deadline_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the rules step in if the language model has not answered."
+    )
+    assess_claimed_at = models.DateTimeField(null=True, blank=True)
+    assess_queued_at = models.DateTimeField(null=True, blank=True, help_text="When its task was last sent.")
+    assess_attempts = models.PositiveSmallIntegerField(default=0, help_text="Workers that died assessing it.")
+    reassessed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a fallback was last sent back to the language model."
+    )
 
     class Feedback(models.TextChoices):
         ACCURATE = "accurate"
@@ -77,6 +100,14 @@ class Event(models.Model):
         ordering = ["-started_at"]
         constraints = [
             models.UniqueConstraint(fields=["camera"], condition=Q(status="open"), name="event_one_open_per_camera")
+        ]
+        indexes = [
+            # The fast clock looks for due budgets several times a second.
+            models.Index(
+                fields=["assess_deadline_at"],
+                name="event_assess_deadline",
+                condition=Q(assess_deadline_at__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

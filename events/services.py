@@ -18,10 +18,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from detections.models import Detection
-from events.assessment import ASSESS_TASK, activity_count_add
+from detections.services import detections_delete
+from events.assessment import activity_count_add, assessment_request, assessment_sweep
 from events.models import Event
 from homesec.core.live import live_publish
-from homesec.core.tasks import enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def event_close(*, event: Event, reason: str, now) -> bool:
         status=Event.Status.CLOSED, close_reason=reason, ended_at=now
     )
     if closed:
-        enqueue(ASSESS_TASK, event.pk, cluster="slow")  # the final assessment
+        assessment_request(event_id=event.pk, now=now)  # the closed event's own assessment
         live_publish(
             stream="events",
             kind="event.closed",
@@ -128,6 +128,13 @@ def event_add_detections(*, ingest_ids: list[int], now=None) -> list[int]:
                 event = Event.objects.select_for_update().get(pk=opened.pk)
                 if event.status != Event.Status.OPEN:
                     continue
+                # Another worker may have grouped some of them since they were read.
+                taken = set(
+                    Event.detections.through.objects.filter(detection__in=found).values_list("detection_id", flat=True)
+                )
+                found = [d for d in found if d.pk not in taken]
+                if not found:
+                    break
                 room = settings.EVENT_MAX_DETECTIONS - event.detection_count
                 batch, found = found[:room], found[room:]
                 _add(event, batch, now)
@@ -135,33 +142,64 @@ def event_add_detections(*, ingest_ids: list[int], now=None) -> list[int]:
                 sure = any(d.label == "person" and d.confidence >= settings.FAST_PATH_CONFIDENCE for d in batch)
                 if sure and not event.late:
                     # Fast path: assess now, in a task of its own; the event stays open and is
-                    # assessed again when it closes.
-                    enqueue(ASSESS_TASK, event.pk, cluster="slow")
+                    # assessed again when it closes. Thirty uploads of one scene are one
+                    # assessment, and one more if they arrive while it runs.
+                    assessment_request(event_id=event.pk, now=now)
     return touched
 
 
 def _add(event: Event, batch: list[Detection], now) -> None:
+    """Link the batch and count the event again from its links, inside the event's lock: a
+    detection two workers both read as ungrouped (the sweep and a late task) is linked and
+    counted once."""
     event.detections.add(*batch)
-    counts = Counter(event.classes)
-    counts.update(d.label for d in batch)
-    zones = sorted(set(event.zones).union(*(d.zones for d in batch)))
-    captured = [d.captured_at for d in batch] + [t for t in (event.captured_from, event.captured_to) if t]
+    count = _recount(event, last_detection_at=now)
+    if count >= settings.EVENT_MAX_DETECTIONS:
+        event_close(event=event, reason=Event.CloseReason.FULL, now=now)
+
+
+def _recount(event: Event, **more) -> int:
+    """The event's counts, classes, zones and capture times, from the detections it links."""
+    linked = list(event.detections.values_list("label", "confidence", "zones", "captured_at"))
+    captured = [at for *_, at in linked]
     Event.objects.filter(pk=event.pk).update(
-        detection_count=event.detection_count + len(batch),
-        classes=dict(counts),
-        zones=zones,
-        max_confidence=max([event.max_confidence] + [d.confidence for d in batch]),
-        last_detection_at=now,
+        detection_count=len(linked),
+        classes=dict(Counter(label for label, *_ in linked)),
+        zones=sorted({zone for _, _, zones, _ in linked for zone in zones}),
+        max_confidence=max(confidence for _, confidence, *_ in linked),
         captured_from=min(captured),
         captured_to=max(captured),
+        **more,
     )
-    if event.detection_count + len(batch) >= settings.EVENT_MAX_DETECTIONS:
-        event_close(event=event, reason=Event.CloseReason.FULL, now=now)
+    return len(linked)
+
+
+def event_delete(*, event: Event) -> None:
+    """Delete an event with its detections and their thumbnails. Its alerts stay, with their
+    dedup keys (so the camera's next event is still held to the cooldown), and so do the
+    uploads' ingest rows (they keep a rescan from taking the files again): none of its
+    detections can come back as a new event."""
+    with transaction.atomic():
+        detections_delete(detections=Detection.objects.filter(events=event))
+        event.delete()
+
+
+def events_unlink_ingests(*, ingest_ids: list[int]) -> None:
+    """Deleted uploads leave their events (cameras/signals.py): each event counts again from
+    what it still holds, and one left with nothing goes (its alerts stay on record)."""
+    links = Event.detections.through.objects.filter(detection__ingest_id__in=ingest_ids)
+    event_ids = set(links.values_list("event_id", flat=True))
+    links.delete()
+    for event in Event.objects.select_for_update().filter(pk__in=event_ids):
+        if event.detections.exists():
+            _recount(event)
+        else:
+            event.delete()
 
 
 def event_sweep(*, now=None) -> dict[str, int]:
     """Re-send what a lost task left undone: detections that never joined an event, and
-    closed events still waiting for their assessment."""
+    assessments (events/assessment.py assessment_sweep)."""
     now = now or timezone.now()
     stale = now - timedelta(seconds=settings.INGEST_STALE_S)
     orphans = list(
@@ -171,12 +209,4 @@ def event_sweep(*, now=None) -> dict[str, int]:
     )
     if orphans:
         event_add_detections(ingest_ids=orphans, now=now)
-    waiting = list(
-        Event.objects.filter(status=Event.Status.CLOSED, assessment_state=Event.Assessment.PENDING, ended_at__lt=stale)
-        .filter(Q(assess_queued_at__isnull=True) | Q(assess_queued_at__lt=stale))
-        .values_list("pk", flat=True)[:500]
-    )
-    Event.objects.filter(pk__in=waiting).update(assess_queued_at=now)
-    for pk in waiting:
-        enqueue(ASSESS_TASK, pk, cluster="slow")
-    return {"detections": len(orphans), "assessments": len(waiting)}
+    return {"detections": len(orphans), "assessments": assessment_sweep(now=now)}

@@ -9,7 +9,13 @@ def events_add(ingest_ids: list[int]) -> list[int]:
 
 
 def event_assess(event_id: int) -> None:
-    assessment.event_assess(event_id=event_id)
+    """The alert lane: the rules now (the assessment itself without a language model)."""
+    assessment.assessment_rules_due(event_id=event_id)
+
+
+def event_assess_llm(event_id: int) -> None:
+    """The slow lane: the language model's assessment."""
+    assessment.assessment_llm_run(event_id=event_id)
 
 
 def prompt_replay(replay_id: int) -> None:

@@ -202,15 +202,37 @@ Q_CLUSTER = {
     "label": "Tasks",
     "save_limit": 1000,
 }
-# Slow I/O (clip transcodes, LLM calls and notifications) has its own queue and
-# workers, so it never starves detection. `manage.py worker --cluster slow` runs it.
+# Three queues (lanes), each with its own workers, so no kind of work can starve another:
+# the main queue (ingest, detection, grouping), "alerts" (everything between a detection
+# and a notification received: the assessment within its budget, the rule check, the
+# sends), and "slow" (language-model calls, clip transcodes, prompt replays). django-q2 has
+# no priorities, so only a queue of its own keeps heavy work from filling the alert path.
+# `manage.py worker --cluster alerts|slow` runs a lane; TASK_LANES below says which task
+# goes where.
+_SLOW_TIMEOUT_S = env_int("HOMESEC_SLOW_TASK_TIMEOUT_S", 600, minimum=5)
+_ALERT_TIMEOUT_S = env_int("HOMESEC_ALERT_TASK_TIMEOUT_S", 60, minimum=5)
 Q_CLUSTER["ALT_CLUSTERS"] = {
     "slow": {
-        # Two, so a notification never waits behind a slow LLM call.
         "workers": env_int("HOMESEC_SLOW_WORKERS", 2, minimum=1, maximum=64),
-        "timeout": env_int("HOMESEC_SLOW_TASK_TIMEOUT_S", 600, minimum=5),
-        "retry": env_int("HOMESEC_SLOW_TASK_TIMEOUT_S", 600, minimum=5) + 60,
-    }
+        "timeout": _SLOW_TIMEOUT_S,
+        "retry": _SLOW_TIMEOUT_S + 60,
+    },
+    "alerts": {
+        # Two, so one receiver that hangs until its timeout never holds up the others.
+        "workers": env_int("HOMESEC_ALERT_WORKERS", 2, minimum=1, maximum=64),
+        "timeout": _ALERT_TIMEOUT_S,
+        "retry": _ALERT_TIMEOUT_S + 60,
+    },
+}
+TASK_LANES = {
+    "events.tasks.event_assess": "alerts",
+    "alerts.tasks.alerts_evaluate": "alerts",
+    "alerts.tasks.notifications_send": "alerts",
+    "alerts.tasks.notification_replay": "alerts",
+    "events.tasks.event_assess_llm": "slow",
+    "events.tasks.prompt_replay": "slow",
+    "detections.tasks.clip_transcode": "slow",
+    "detections.tasks.clip_transcode_replay": "slow",
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
@@ -240,9 +262,12 @@ WATCH_BATCH_S = env_float("HOMESEC_WATCH_BATCH_S", 0.02, minimum=0.0, maximum=5)
 # inotify cannot give, e.g. files in a folder created while the watcher was starting.
 WATCH_RESCAN_S = env_float("HOMESEC_WATCH_RESCAN_S", 300.0, minimum=1.0)
 INGEST_BATCH = env_int("HOMESEC_INGEST_BATCH", 100, minimum=1, maximum=5000)
-# A claimed row counts as abandoned only after the longest a task may run, so a slow
-# task is never processed twice at once.
+# A claimed row counts as abandoned only after the longest a task of its lane may run, so
+# a slow task is never processed twice at once, and a task message waiting in its lane's
+# queue is sent again only after that long.
 INGEST_STALE_S = env_float("HOMESEC_INGEST_STALE_S", Q_CLUSTER["timeout"] + 30, minimum=Q_CLUSTER["timeout"] + 1)
+SLOW_STALE_S = _SLOW_TIMEOUT_S + 30.0
+ALERT_STALE_S = _ALERT_TIMEOUT_S + 30.0
 SWEEP_S = env_float("HOMESEC_SWEEP_S", 5.0, minimum=0.1)
 # The stage that takes finished ingests (a dotted task name; tests may point it elsewhere).
 INGEST_NEXT_STAGE = env_str("HOMESEC_INGEST_NEXT_STAGE", "detections.tasks.detect_ingests")
@@ -261,7 +286,11 @@ CLOCK_JOBS = [
     "alerts.services.system_alerts_check",
     "alerts.transports.mqtt.presence_tick",
 ]
-# Jobs the watcher runs once when it starts, and once when it stops.
+# Jobs the watcher runs every HOMESEC_CLOCK_FAST_S: the language model's budget on the
+# alert path must run out to the fraction of a second, not to the next sweep.
+CLOCK_FAST_S = env_float("HOMESEC_CLOCK_FAST_S", 0.2, minimum=0.02, maximum=5)
+FAST_CLOCK_JOBS = ["events.assessment.assessment_deadlines_due"]
+# Jobs the watcher runs once when it starts (retried until they succeed), and once when it stops.
 START_JOBS = ["alerts.setup.alerts_setup"]
 STOP_JOBS = ["alerts.transports.mqtt.presence_stop"]
 
@@ -326,6 +355,13 @@ LLM_VISION = env_bool("HOMESEC_LLM_VISION", False)
 
 # A person this sure gets the open event assessed at once (the fast path).
 FAST_PATH_CONFIDENCE = env_float("HOMESEC_FAST_PATH_CONFIDENCE", 0.90, minimum=0.0, maximum=1.0)
+# How long an alert waits for the language model: past this the rules' assessment is stored
+# and alerted on (marked fallback), and the model's answer, when it comes, assesses again.
+FAST_PATH_LLM_BUDGET_S = env_float("HOMESEC_FAST_PATH_LLM_BUDGET_S", 5.0, minimum=0.0, maximum=300)
+# Fallback assessments are sent to the model again once its breaker lets calls through:
+# those of the last HOMESEC_REASSESS_MAX_AGE_H hours, at most HOMESEC_REASSESS_PER_MIN a minute.
+REASSESS_MAX_AGE_H = env_float("HOMESEC_REASSESS_MAX_AGE_H", 24.0, minimum=0.01)
+REASSESS_PER_MIN = env_int("HOMESEC_REASSESS_PER_MIN", 6, minimum=1, maximum=1000)
 # The stage that takes every committed assessment (the alert rules).
 ASSESS_NEXT_STAGE = env_str("HOMESEC_ASSESS_NEXT_STAGE", "alerts.tasks.alerts_evaluate")
 

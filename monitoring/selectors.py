@@ -13,7 +13,7 @@ from homesec.core.selectors import heartbeat_fresh, heartbeat_latest
 
 def process_roles() -> tuple[str, ...]:
     """The long-running processes this configuration runs, each with a heartbeat."""
-    roles = ("worker", "slow-worker", "watcher")
+    roles = ("worker", "alert-worker", "slow-worker", "watcher")
     return (*roles, "ftp") if settings.FTP_PORT else roles
 
 
@@ -59,6 +59,8 @@ def _check_broker() -> dict:
 def _check_process(role: str) -> dict:
     try:
         beat = heartbeat_fresh(role=role)
+        if beat is not None and beat.problem:
+            return {"ok": False, "name": beat.name, "age_s": _age(beat.beat_at), "error": beat.problem}
         if beat is not None:
             return {"ok": True, "name": beat.name, "age_s": _age(beat.beat_at)}
         last = heartbeat_latest(role=role)

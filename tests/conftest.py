@@ -150,6 +150,11 @@ def pipeline_env(tmp_path: Path, **extra: str) -> tuple[dict[str, str], Path]:
     return env, root
 
 
+# The lanes' workers, as `manage.py run` starts them.
+ALERT_WORKER = ["worker", "--cluster", "alerts", "--role", "alert-worker"]
+SLOW_WORKER = ["worker", "--cluster", "slow", "--role", "slow-worker"]
+
+
 def start_manage(spawn, env: dict[str, str], *commands: list[str] | str) -> list[Proc]:
     """Start `manage.py` commands; a watcher is waited for until its watches are in place."""
     procs = []

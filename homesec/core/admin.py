@@ -1,4 +1,11 @@
+"""The operator console for the shared rows, and the rules every console page follows:
+each action and custom page says which permission it needs (Django checks `change`,
+`delete` and `view` itself; `act` is ours, below), and the task queue's own pages are for
+superusers only."""
+
 from django.contrib import admin, messages
+from django.contrib.auth import get_permission_codename, get_user_model
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.urls import path
 
@@ -7,14 +14,55 @@ from homesec.core.models import ApiToken, Breaker, DeadLetter, Heartbeat, LiveMe
 from homesec.core.services import api_token_issue, api_token_revoke
 
 
+def may_act(request, opts) -> bool:
+    """Acting on rows nobody edits by hand (replay, acknowledge, revoke) takes the model's
+    change permission: a viewer looks, an admin acts."""
+    return request.user.has_perm(f"{opts.app_label}.{get_permission_codename('change', opts)}")
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
-    """Append-only tables: the operator inspects them, nobody edits them by hand."""
+    """Append-only tables: the operator inspects them, nobody edits them by hand; actions
+    on them declare allowed_permissions=("act",)."""
 
     def has_add_permission(self, request):
         return False
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def has_act_permission(self, request):
+        return may_act(request, self.opts)
+
+
+def superusers_only(model_admin_class):
+    """The task queue's own console pages (django-q2) can resubmit any task with its stored
+    arguments: only a superuser may open them at all."""
+
+    class SuperusersOnly(model_admin_class):
+        def has_module_permission(self, request):
+            return request.user.is_active and request.user.is_superuser
+
+        def has_view_permission(self, request, obj=None):
+            return self.has_module_permission(request)
+
+        def has_change_permission(self, request, obj=None):
+            return self.has_module_permission(request) and super().has_change_permission(request, obj)
+
+        def has_delete_permission(self, request, obj=None):
+            return self.has_module_permission(request) and super().has_delete_permission(request, obj)
+
+        def has_add_permission(self, request, *args):
+            return self.has_module_permission(request) and super().has_add_permission(request, *args)
+
+    SuperusersOnly.__name__ = SuperusersOnly.__qualname__ = f"SuperusersOnly{model_admin_class.__name__}"
+    return SuperusersOnly
+
+
+def restrict_task_queue_pages() -> None:
+    for model, model_admin in list(admin.site._registry.items()):
+        if model._meta.app_label == "django_q":
+            admin.site.unregister(model)
+            admin.site.register(model, superusers_only(type(model_admin)))
 
 
 @admin.register(Heartbeat)
@@ -38,6 +86,9 @@ class LoginFailureAdmin(ReadOnlyAdmin):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
+    """A token speaks for its user: an admin makes and revokes their own; only a superuser
+    those of others."""
+
     list_display = ("name", "user", "prefix", "created_at", "last_used_at", "revoked_at")
     list_filter = ("revoked_at",)
     search_fields = ("name", "user__username", "prefix")
@@ -45,18 +96,32 @@ class ApiTokenAdmin(admin.ModelAdmin):
     readonly_fields = ("prefix", "created_at", "last_used_at", "revoked_at")
     actions = ("revoke",)
 
+    def get_queryset(self, request):
+        tokens = super().get_queryset(request)
+        return tokens if request.user.is_superuser else tokens.filter(user=request.user)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user" and not request.user.is_superuser:
+            kwargs["queryset"] = get_user_model().objects.filter(pk=request.user.pk)
+            kwargs["initial"] = request.user.pk
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
     def has_change_permission(self, request, obj=None):
-        return obj is None
+        # A token is never edited (its key is shown once); the list's actions need the permission.
+        return obj is None and super().has_change_permission(request, obj)
 
     def save_model(self, request, obj, form, change):
+        if obj.user_id != request.user.pk and not request.user.is_superuser:
+            raise PermissionDenied("Only a superuser makes tokens for someone else.")
         key = api_token_issue(token=obj)
         messages.warning(request, f"API token for {obj.user}: {key} — copy it now, it is not shown again.")
 
-    @admin.action(description="Revoke the selected tokens")
+    @admin.action(description="Revoke the selected tokens", permissions=["change"])
     def revoke(self, request, queryset):
-        for token in queryset:
+        tokens = list(self.get_queryset(request).filter(pk__in=queryset.values("pk")))
+        for token in tokens:
             api_token_revoke(token=token)
-        self.message_user(request, f"Revoked {queryset.count()} token(s).")
+        self.message_user(request, f"Revoked {len(tokens)} token(s).")
 
 
 @admin.register(DeadLetter)
@@ -80,18 +145,15 @@ class DeadLetterAdmin(ReadOnlyAdmin):
     actions = ("replay_selected", "discard_selected")
     change_list_template = "admin/core/deadletter/change_list.html"
 
-    def has_delete_permission(self, request, obj=None):
-        return True
-
     @admin.display(description="error")
     def short_error(self, obj):
         return obj.error[:120]
 
-    @admin.action(description="Replay the selected failed work")
+    @admin.action(description="Replay the selected failed work", permissions=["act"])
     def replay_selected(self, request, queryset):
         self.message_user(request, f"Replaying {dead_letter_replay(letters=list(queryset))} item(s).")
 
-    @admin.action(description="Discard the selected failed work")
+    @admin.action(description="Discard the selected failed work", permissions=["delete"])
     def discard_selected(self, request, queryset):
         self.message_user(request, f"Discarded {dead_letter_discard(letters=list(queryset))} item(s).")
 
@@ -100,10 +162,16 @@ class DeadLetterAdmin(ReadOnlyAdmin):
         return [path("replay-all/", replay_all, name="core_deadletter_replay_all"), *super().get_urls()]
 
     def replay_all_view(self, request):
-        if request.method == "POST" and self.has_view_permission(request):
+        if not self.has_act_permission(request):
+            raise PermissionDenied
+        if request.method == "POST":
             count = dead_letter_replay(letters=list(DeadLetter.objects.all()))
             self.message_user(request, f"Replaying all {count} item(s).", messages.SUCCESS)
         return redirect("admin:core_deadletter_changelist")
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "may_replay": self.has_act_permission(request)}
+        return super().changelist_view(request, extra_context)
 
 
 @admin.register(Breaker)
@@ -111,3 +179,7 @@ class BreakerAdmin(ReadOnlyAdmin):
     """Circuit breakers in front of remote services: open means work is waiting for it."""
 
     list_display = ("name", "state", "opened_at", "changed_at", "last_error")
+
+
+# django_q's admin module registered its pages before this one (INSTALLED_APPS order).
+restrict_task_queue_pages()

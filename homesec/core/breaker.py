@@ -80,3 +80,15 @@ def breaker_failure(name: str, error: str, policy: BreakerPolicy = BreakerPolicy
                 row.state, row.opened_at = Breaker.State.OPEN, timezone.now()
         row.save()
         return row.state == Breaker.State.OPEN
+
+
+def breaker_lets_through(name: str, policy: BreakerPolicy = BreakerPolicy()) -> bool:
+    """Would a call go through now (closed, or open and due for a probe)? Unlike
+    breaker_allow this takes nothing: it only looks."""
+    row = _row(name)
+    now = timezone.now()
+    if row.state == Breaker.State.CLOSED:
+        return True
+    if row.state == Breaker.State.OPEN:
+        return now >= row.opened_at + timedelta(seconds=policy.cooldown_s)
+    return row.probe_until is None or row.probe_until < now

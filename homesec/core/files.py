@@ -94,3 +94,25 @@ def _chmod(path: Path, mode: int) -> bool:
         logger.warning("could not make %s readable by homesec's user only: %s", path, error)
         return False
     return True
+
+
+def remove_inside(root: Path, relative_paths) -> int:
+    """Remove files named relative to `root`, never anything outside it (a `..` or a symlink
+    out in a stored path is skipped); a file already gone is fine. Returns how many went."""
+    base = Path(root).resolve()
+    removed = 0
+    for relative in set(relative_paths):
+        if not relative:
+            continue
+        path = (base / relative).resolve()
+        if not path.is_relative_to(base) or path == base:
+            logger.warning("not removing %s: outside %s", relative, base)
+            continue
+        try:
+            path.unlink()
+            removed += 1
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            logger.warning("could not remove %s: %s", path, exc)
+    return removed

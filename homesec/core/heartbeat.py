@@ -20,11 +20,17 @@ logger = logging.getLogger(__name__)
 
 
 class HeartbeatThread(threading.Thread):
-    def __init__(self, role: str, *, healthy: Callable[[], bool] = lambda: True) -> None:
+    """`healthy` False: no beat at all (a process that runs nothing). `problem` non-empty:
+    the process beats but says what keeps failing in it, and /ready reports that."""
+
+    def __init__(
+        self, role: str, *, healthy: Callable[[], bool] = lambda: True, problem: Callable[[], str] = lambda: ""
+    ) -> None:
         super().__init__(name=f"heartbeat-{role}", daemon=True)
         self.role = role
         self.beat_name = heartbeat_name(role)
         self.healthy = healthy
+        self.problem = problem
         self.started_at = timezone.now()
         self.stopping = threading.Event()
 
@@ -35,7 +41,7 @@ class HeartbeatThread(threading.Thread):
                 continue  # no beat: /ready will see this process as not ready
             try:
                 close_old_connections()
-                heartbeat_beat(role=self.role, name=self.beat_name, started_at=self.started_at)
+                heartbeat_beat(role=self.role, name=self.beat_name, started_at=self.started_at, problem=self.problem())
                 if failing:
                     logger.info("heartbeat of %s is back", self.beat_name)
                 failing = False
@@ -49,7 +55,9 @@ class HeartbeatThread(threading.Thread):
         self.stopping.set()
 
 
-def start_heartbeat(role: str, *, healthy: Callable[[], bool] = lambda: True) -> HeartbeatThread:
-    thread = HeartbeatThread(role, healthy=healthy)
+def start_heartbeat(
+    role: str, *, healthy: Callable[[], bool] = lambda: True, problem: Callable[[], str] = lambda: ""
+) -> HeartbeatThread:
+    thread = HeartbeatThread(role, healthy=healthy, problem=problem)
     thread.start()
     return thread

@@ -10,14 +10,15 @@ processes in every configuration, and what a reconnecting client replays from:
   channel layer. We chose the database over a bundled Redis binary because the row is
   needed anyway for replay, and one fewer process has one fewer way to fail.
 
-Consumers drop ids they have already sent, so a message that arrives both ways, or
-twice through the tailer's look-back window, reaches a client once.
+Consumers drop ids they have already sent, so a message that arrives both ways reaches a
+client once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import timedelta
 
 from asgiref.sync import async_to_sync, sync_to_async
@@ -27,12 +28,11 @@ from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from homesec.core.models import LiveMessage
-from homesec.core.selectors import live_message_last_id, live_message_list_recent
+from homesec.core.selectors import live_message_last_id, live_message_list_after_or_in
 
 logger = logging.getLogger(__name__)
 
 STREAMS = ("events", "system")
-LOOKBACK_S = 2.0
 
 
 def live_group(stream: str) -> str:
@@ -57,6 +57,44 @@ def _push(message: LiveMessage) -> None:
         logger.warning("live push of message %s failed", message.pk, exc_info=True)
 
 
+class LiveTailer:
+    """What a web process's tailer sends next (embedded default only).
+
+    On PostgreSQL ids come from a sequence: a transaction that took id 9 may commit after
+    the one that took id 10 was read. So every id skipped over is remembered as a gap and
+    looked for again until it appears or GAP_KEEP_S has passed (no transaction lives that
+    long: the longest task is killed first); by creation time alone, a message committed
+    seconds late was lost."""
+
+    GAP_KEEP_S = 900.0
+    MAX_GAPS = 10_000
+
+    def __init__(self) -> None:
+        self.last_id: int | None = None
+        self.gaps: dict[int, float] = {}  # id -> when it was first missed (monotonic)
+
+    def poll(self) -> list[LiveMessage]:
+        if self.last_id is None:
+            self.last_id = live_message_last_id()
+            return []
+        rows = live_message_list_after_or_in(after_id=self.last_id, ids=list(self.gaps))
+        now = time.monotonic()
+        found = {row.pk for row in rows}
+        newest = max([self.last_id, *found])
+        for missing in range(self.last_id + 1, newest):
+            if missing not in found:
+                self.gaps.setdefault(missing, now)
+        for pk in found:
+            self.gaps.pop(pk, None)
+        for pk, since in list(self.gaps.items()):
+            if now - since > self.GAP_KEEP_S:
+                del self.gaps[pk]  # rolled back, never to come
+        while len(self.gaps) > self.MAX_GAPS:
+            self.gaps.pop(min(self.gaps))
+        self.last_id = newest
+        return rows
+
+
 class _Tailer:
     """One per web process (embedded default only): rows -> in-memory channel layer."""
 
@@ -72,19 +110,11 @@ class _Tailer:
 
     async def _run(self) -> None:
         layer = get_channel_layer()
-        last_id = await sync_to_async(_last_id)()
-        sent: dict[int, None] = {}  # insertion-ordered, bounded: ids sent within the look-back
+        tailer = LiveTailer()
         while True:
             try:
-                rows = await sync_to_async(_recent)(last_id)
-                for row in rows:
-                    if row.pk in sent:
-                        continue
-                    sent[row.pk] = None
-                    last_id = max(last_id, row.pk)
+                for row in await sync_to_async(_poll)(tailer):
                     await layer.group_send(live_group(row.stream), {"type": "live.message", "message": row.as_wire()})
-                while len(sent) > 5000:
-                    sent.pop(next(iter(sent)))
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -92,14 +122,9 @@ class _Tailer:
             await asyncio.sleep(settings.LIVE_POLL_S)
 
 
-def _last_id() -> int:
+def _poll(tailer: LiveTailer) -> list[LiveMessage]:
     close_old_connections()
-    return live_message_last_id()
-
-
-def _recent(after_id: int) -> list[LiveMessage]:
-    close_old_connections()
-    return live_message_list_recent(after_id=after_id, window_s=LOOKBACK_S)
+    return tailer.poll()
 
 
 tailer = _Tailer()

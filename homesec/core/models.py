@@ -15,6 +15,7 @@ class Heartbeat(models.Model):
     pid = models.IntegerField()
     started_at = models.DateTimeField()
     beat_at = models.DateTimeField(db_index=True)
+    problem = models.CharField(max_length=500, blank=True, help_text="What keeps failing in the process, if anything.")
 
     class Meta:
         ordering = ["role", "name"]

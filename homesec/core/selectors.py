@@ -49,11 +49,9 @@ def live_message_list_after(*, stream: str, after_id: int, limit: int = 1000) ->
     return list(LiveMessage.objects.filter(stream=stream, id__gt=after_id).order_by("id")[:limit])
 
 
-def live_message_list_recent(*, after_id: int, window_s: float, limit: int = 1000) -> list[LiveMessage]:
-    """New rows, plus rows of the last few seconds: on PostgreSQL ids from a sequence can
-    commit out of order, so a row with a smaller id may become visible after a larger one."""
-    since = timezone.now() - timedelta(seconds=window_s)
-    return list(LiveMessage.objects.filter(Q(id__gt=after_id) | Q(created_at__gte=since)).order_by("id")[:limit])
+def live_message_list_after_or_in(*, after_id: int, ids: list[int], limit: int = 1000) -> list[LiveMessage]:
+    """New rows, and rows of ids the reader saw skipped (they may commit late)."""
+    return list(LiveMessage.objects.filter(Q(id__gt=after_id) | Q(id__in=ids)).order_by("id")[:limit])
 
 
 def live_message_last_id() -> int:

@@ -18,6 +18,24 @@ from homesec.core.models import ApiToken, Heartbeat, LoginFailure
 
 TOKEN_PREFIX = "hs_"
 ROLE_GROUPS = ("admin", "viewer")
+# The apps whose permissions the roles hand out. Not auth (a user who may change users can
+# make themselves a superuser) and not django_q (its pages resubmit any task): superusers'.
+HOMESEC_APPS = ("core", "cameras", "detections", "events", "alerts", "monitoring")
+
+
+def role_groups_sync(*, group_model=None, permission_model=None) -> None:
+    """The admin group holds every homesec permission, the viewer group only the view ones.
+    Run by a data migration and after every migrate (new models bring new permissions);
+    the migration passes its historical models."""
+    from django.contrib.auth.models import Permission
+
+    group_model = group_model or Group
+    permission_model = permission_model or Permission
+    ours = permission_model.objects.filter(content_type__app_label__in=HOMESEC_APPS)
+    admin_group = group_model.objects.get_or_create(name="admin")[0]
+    viewer_group = group_model.objects.get_or_create(name="viewer")[0]
+    admin_group.permissions.set(ours)
+    viewer_group.permissions.set(ours.filter(codename__startswith="view_"))
 
 
 def token_hash(key: str) -> str:
@@ -115,9 +133,9 @@ def heartbeat_name(role: str) -> str:
     return f"{role}@{socket.gethostname()}:{os.getpid()}"
 
 
-def heartbeat_beat(*, role: str, name: str, started_at) -> None:
+def heartbeat_beat(*, role: str, name: str, started_at, problem: str = "") -> None:
     now = timezone.now()
-    updated = Heartbeat.objects.filter(name=name).update(beat_at=now)
+    updated = Heartbeat.objects.filter(name=name).update(beat_at=now, problem=problem[:500])
     if not updated:
         Heartbeat.objects.update_or_create(
             name=name,
@@ -127,6 +145,7 @@ def heartbeat_beat(*, role: str, name: str, started_at) -> None:
                 "pid": os.getpid(),
                 "started_at": started_at,
                 "beat_at": now,
+                "problem": problem[:500],
             },
         )
         # A new process: forget rows of processes that have been silent for a day.

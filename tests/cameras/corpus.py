@@ -347,3 +347,18 @@ BAD_CASES = [
 ]
 
 GOOD_ODD_NAMES = ["Ünïcödé façade.jpg", "with spaces and (brackets).jpg", "new\nline.jpg", "日本語.png"]
+
+
+def heavy_clip(path: Path, frames: int = 400, w: int = 1920, h: int = 1080) -> Path:
+    """A clip that keeps a transcode busy for a long while: full-HD Motion JPEG (browsers need
+    the H.264 copy) of coarse noise sliding sideways, so every frame costs the encoder work.
+    Twenty frames are drawn and cycled, so writing it stays cheap."""
+    rng = np.random.default_rng(7)
+    blocks = (rng.random((h // 32, w // 32, 3)) * 255).astype(np.uint8)
+    drawn = [cv2.resize(np.roll(blocks, shift, axis=1), (w, h), interpolation=cv2.INTER_NEAREST) for shift in range(20)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (w, h))
+    for n in range(frames):
+        writer.write(drawn[n % len(drawn)])
+    writer.release()
+    return path

@@ -18,7 +18,7 @@ from homesec.core.services import heartbeat_beat
 from monitoring.selectors import readiness
 from tests.cameras.corpus import good_jpeg
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_a_path_that_cannot_be_looked_at_is_rejected_with_its_reason_and_the_others_are_taken(tmp_path, settings):

@@ -22,13 +22,13 @@ from alerts.services import alerts_evaluate
 from cameras.ftp import ftp_account_create
 from cameras.models import Camera, Ingest, Zone
 from detections.models import Clip, DetectionRun
-from events.models import ActivityCount, PromptReplay, PromptVersion
+from events.models import ActivityCount, PromptReplay, PromptVersion, SeverityLevel
 from homesec.core.deadletters import dead_letter_record
 from homesec.core.models import ApiToken, Breaker, DeadLetter, LiveMessage, LoginFailure
 from homesec.core.services import api_token_create, heartbeat_beat, user_set_role
 from tests.alerts.factory import assessed_event, webhook_channel
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)  # queued tasks are part of "no effect"
 PASSWORD = "a-long-test-password-1"
 STANDARD_VIEWS = {"changelist", "add", "history", "delete", "change", "autocomplete"}
 
@@ -38,6 +38,10 @@ def world(django_user_model, receiver):
     """At least one row of every model the console shows."""
     from django_q.models import OrmQ, Schedule, Task
 
+    from events.assessment import DEFAULT_LEVELS
+
+    for name, minimum in DEFAULT_LEVELS:
+        SeverityLevel.objects.get_or_create(name=name, defaults={"min_score": minimum})
     boss = django_user_model.objects.create_superuser("boss", password=PASSWORD)
     api_token_create(user=boss, name="boss's phone")
     Group.objects.get_or_create(name="viewer")

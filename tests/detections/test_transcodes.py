@@ -57,6 +57,7 @@ def test_a_transcode_that_keeps_killing_its_worker_becomes_a_dead_letter(setting
     long_ago = timezone.now() - timedelta(seconds=settings.SLOW_STALE_S + 5)
     # Its worker died three times: killed at the time limit, or out of memory.
     Clip.objects.filter(pk=clip.pk).update(transcode="running", claimed_at=long_ago, queued_at=long_ago, attempts=3)
+    queues.purge()
     detection_sweep()
     clip.refresh_from_db()
     assert clip.transcode == "failed" and "worker died" in clip.transcode_error

@@ -20,7 +20,7 @@ from alerts.services import alerts_evaluate
 from events.models import Event
 from tests.alerts.factory import assessed_event, webhook_channel
 from tests.alerts.servers import Receiver, Subscriber
-from tests.conftest import pipeline_env, start_manage, wait_for
+from tests.conftest import ALERT_WORKER, SLOW_WORKER, pipeline_env, start_manage, wait_for
 from tests.detections.fake_detector import FakeDetector
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -55,9 +55,7 @@ def test_a_photo_in_a_camera_folder_alerts_by_email_webhook_mqtt_and_ntfy(
             HOMESEC_NOTIFY_MQTT_URL=mqtt_broker.url,
             HOMESEC_NOTIFY_NTFY_URL=ntfy.url + "/homesec-house",
         )
-        start_manage(
-            spawn, env, ["watch_cameras"], ["worker"], ["worker", "--cluster", "slow", "--role", "slow-worker"]
-        )
+        start_manage(spawn, env, ["watch_cameras"], ["worker"], ALERT_WORKER, SLOW_WORKER)
         (root / "porch").mkdir()
         (root / "porch" / "snapshot-1.jpg").write_bytes(_photo(7))
 
@@ -118,9 +116,7 @@ def test_a_photo_in_a_camera_folder_alerts_by_email_webhook_mqtt_and_ntfy(
 def test_a_worker_killed_mid_delivery_loses_no_alert_and_the_repeat_has_the_same_key(tmp_path, spawn, receiver):
     receiver.script = [("hold", 10)]  # the first delivery hangs in the receiver
     env, _ = pipeline_env(tmp_path, HOMESEC_NOTIFY_TIMEOUT_S="3", HOMESEC_NOTIFY_STALE_S="4")
-    watcher, worker = start_manage(
-        spawn, env, ["watch_cameras"], ["worker", "--cluster", "slow", "--role", "slow-worker"]
-    )
+    watcher, worker = start_manage(spawn, env, ["watch_cameras"], ALERT_WORKER)
     assert AlertRule.objects.get().is_default  # made by the watcher at its start: every channel, high and above
     webhook_channel(receiver.url)
     event = assessed_event(at=timezone.now() - timedelta(seconds=5))
@@ -129,7 +125,7 @@ def test_a_worker_killed_mid_delivery_loses_no_alert_and_the_repeat_has_the_same
     wait_for(lambda: receiver.requests, timeout=30, what=lambda: worker.output())
     os.killpg(worker.popen.pid, signal.SIGKILL)  # between sending and recording
     assert Notification.objects.get().status == "sending"
-    start_manage(spawn, env, ["worker", "--cluster", "slow", "--role", "slow-worker"])
+    start_manage(spawn, env, ALERT_WORKER)
 
     wait_for(
         lambda: Alert.objects.get(pk=alert.pk).state == "delivered",
@@ -141,3 +137,62 @@ def test_a_worker_killed_mid_delivery_loses_no_alert_and_the_repeat_has_the_same
     assert first["headers"]["X-Homesec-Idempotency-Key"] == second["headers"]["X-Homesec-Idempotency-Key"] == key
     assert json.loads(first["body"])["idempotency_key"] == json.loads(second["body"])["idempotency_key"] == key
     assert Alert.objects.count() == 1 and Notification.objects.count() == 1
+
+
+def test_an_alert_goes_out_while_transcodes_fill_the_slow_lane_and_the_language_model_hangs(tmp_path, spawn, receiver):
+    """The acceptance run for the alert lane: both slow workers are busy with long clip
+    transcodes and the language model does not answer; a person at the porch is still
+    alerted on (on the rules, once the model's budget is spent) while both transcodes run."""
+    from cameras.models import Camera
+    from detections.models import Clip, DetectionRun
+    from tests.cameras.corpus import heavy_clip
+    from tests.events.fake_llm import FakeLLM
+
+    detector = FakeDetector().start()
+    llm = FakeLLM().start()
+    llm.script, llm.slow_s = ["slow"] * 100, 300  # hangs
+    try:
+        env, root = pipeline_env(
+            tmp_path,
+            HOMESEC_DETECTOR="http",
+            HOMESEC_DETECTOR_URL=detector.url,
+            HOMESEC_LLM_URL=llm.url,
+            HOMESEC_LLM_MODEL="qwen3-8b",
+            HOMESEC_FAST_PATH_LLM_BUDGET_S="2",
+            HOMESEC_SLOW_WORKERS="2",
+            HOMESEC_ALERT_MIN_LEVEL="low",
+            HOMESEC_NOTIFY_WEBHOOK_URL=receiver.url + "/hook",
+            HOMESEC_NOTIFY_WEBHOOK_SECRET=SECRET,
+        )
+        start_manage(spawn, env, ["watch_cameras"], ["worker"], ALERT_WORKER, SLOW_WORKER)
+        clip = heavy_clip(tmp_path / "heavy.avi").read_bytes()
+        # The yard's clips only make work for the slow lane: the camera keeps no detection
+        # of them, so no event of theirs sends the model anything.
+        Camera.objects.create(id="yard", name="Yard", folder="yard", filters={"person": {"min_confidence": 0.99}})
+        (root / "yard").mkdir()
+        for n in (1, 2):  # two different files, so both are copied
+            (tmp_path / f"clip{n}.avi").write_bytes(clip + bytes([n]))
+            os.rename(tmp_path / f"clip{n}.avi", root / "yard" / f"clip{n}.avi")
+        wait_for(
+            lambda: Clip.objects.filter(transcode="running").count() == 2,
+            timeout=90,
+            what=lambda: (
+                list(Clip.objects.values("transcode", "transcode_error", "claimed_at", "queued_at")),
+                list(DetectionRun.objects.values("ingest__path", "claimed_at", "finished_at")),
+            ),
+        )  # the slow lane is full
+
+        (root / "porch").mkdir()
+        (root / "porch" / "snapshot.jpg").write_bytes(_photo(11))
+        wait_for(
+            lambda: any(json.loads(r["body"])["camera"]["id"] == "porch" for r in receiver.requests),
+            timeout=60,
+            what=lambda: (list(Event.objects.values()), list(Notification.objects.values("status", "error"))),
+        )
+        assert Clip.objects.filter(transcode="running").count() == 2  # the alert waited for neither
+        event = Event.objects.get(camera_id="porch")
+        assert (event.analyzer, event.assessment_state) == ("rules", "fallback")
+        assert "within 2 s" in event.provenance["llm_error"]
+    finally:
+        llm.stop()
+        detector.stop()

@@ -10,7 +10,7 @@ import pytest
 
 from cameras.models import Ingest
 from detections.models import Clip, Detection, DetectionRun
-from tests.conftest import pipeline_env, start_manage, wait_for
+from tests.conftest import ALERT_WORKER, SLOW_WORKER, pipeline_env, start_manage, wait_for
 from tests.detections.fake_detector import FakeDetector
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -41,7 +41,7 @@ def test_photos_and_a_clip_become_detections_with_thumbnails_and_a_playable_copy
         HOMESEC_LLM_URL=llm.url,
         HOMESEC_LLM_MODEL="qwen3-8b",
     )
-    start_manage(spawn, env, ["watch_cameras"], ["worker"], ["worker", "--cluster", "slow", "--role", "slow-worker"])
+    start_manage(spawn, env, ["watch_cameras"], ["worker"], ALERT_WORKER, SLOW_WORKER)
     folder = root / "Front Door"
     folder.mkdir()
     for name in ("astronaut.jpg", "coffee.jpg"):
@@ -148,9 +148,7 @@ def test_a_sure_person_is_assessed_at_once_and_the_event_stays_one(tmp_path, spa
     server = FakeDetector().start()  # it sees a person at 0.93: above the fast-path 0.90
     try:
         env, root = pipeline_env(tmp_path, HOMESEC_DETECTOR="http", HOMESEC_DETECTOR_URL=server.url)
-        start_manage(
-            spawn, env, ["watch_cameras"], ["worker"], ["worker", "--cluster", "slow", "--role", "slow-worker"]
-        )
+        start_manage(spawn, env, ["watch_cameras"], ["worker"], ALERT_WORKER, SLOW_WORKER)
         from events.models import Event
 
         (root / "porch").mkdir()

@@ -92,9 +92,10 @@ def test_a_message_from_another_process_reaches_a_websocket_through_redis(tmp_pa
     cross_process_message(tmp_path, spawn, env)
 
 
-def ready(base: str) -> tuple[int | None, dict]:
+def ready(base: str, client: httpx.Client | None = None) -> tuple[int | None, dict]:
+    """/ready's status and report; the details come only to a signed-in `client`."""
     try:
-        response = httpx.get(base + "/ready", timeout=2)
+        response = (client or httpx).get(base + "/ready", timeout=2)
         return response.status_code, response.json()
     except (httpx.HTTPError, ValueError):
         return None, {}
@@ -124,7 +125,8 @@ def test_run_serves_signs_in_and_recovers_killed_and_frozen_workers(tmp_path, sp
 
     # The printed first-run credentials sign in through the login page.
     password = re.search(r"password:\s+(\S+)", run.output()).group(1)
-    with httpx.Client(base_url=base, follow_redirects=False) as browser:
+    browser = httpx.Client(base_url=base, follow_redirects=False)
+    try:
         browser.get("/accounts/login/")
         response = browser.post(
             "/accounts/login/",
@@ -140,28 +142,30 @@ def test_run_serves_signs_in_and_recovers_killed_and_frozen_workers(tmp_path, sp
         assert browser.get("/").status_code == 200
         assert browser.get("/admin/").status_code == 200
 
-    # SIGKILL every process of the worker's cluster: the supervisor brings a new one up.
-    worker_pid = ready(base)[1]["checks"]["worker"]["name"].rsplit(":", 1)[1]
-    os.killpg(int(worker_pid), signal.SIGKILL)
-    new_name = wait_for(
-        lambda: (
-            lambda s, b: (
-                s == 200
-                and not b["checks"]["worker"]["name"].endswith(f":{worker_pid}")
-                and b["checks"]["worker"]["name"]
-            )
-        )(*ready(base)),
-        timeout=15,
-        what="a restarted worker and /ready 200",
-    )
-    new_pid = int(new_name.rsplit(":", 1)[1])
+        # SIGKILL every process of the worker's cluster: the supervisor brings a new one up.
+        worker_pid = ready(base, browser)[1]["checks"]["worker"]["name"].rsplit(":", 1)[1]
+        os.killpg(int(worker_pid), signal.SIGKILL)
+        new_name = wait_for(
+            lambda: (
+                lambda s, b: (
+                    s == 200
+                    and not b["checks"]["worker"]["name"].endswith(f":{worker_pid}")
+                    and b["checks"]["worker"]["name"]
+                )
+            )(*ready(base, browser)),
+            timeout=15,
+            what="a restarted worker and /ready 200",
+        )
+        new_pid = int(new_name.rsplit(":", 1)[1])
 
-    # A frozen worker makes /ready fail within 10 s, and recover once it runs again.
-    os.kill(new_pid, signal.SIGSTOP)
-    try:
-        body = wait_for(lambda: (lambda s, b: s == 503 and b)(*ready(base)), timeout=10, what="/ready 503")
-        assert body["not_ready"] == ["worker"]
+        # A frozen worker makes /ready fail within 10 s, and recover once it runs again.
+        os.kill(new_pid, signal.SIGSTOP)
+        try:
+            body = wait_for(lambda: (lambda s, b: s == 503 and b)(*ready(base, browser)), timeout=10, what="/ready 503")
+            assert body["not_ready"] == ["worker"]
+        finally:
+            os.kill(new_pid, signal.SIGCONT)
+        wait_for(lambda: ready(base, browser)[0] == 200, timeout=10, what="/ready 200 after SIGCONT")
+        assert "restarting in" in run.output()
     finally:
-        os.kill(new_pid, signal.SIGCONT)
-    wait_for(lambda: ready(base)[0] == 200, timeout=10, what="/ready 200 after SIGCONT")
-    assert "restarting in" in run.output()
+        browser.close()

@@ -217,6 +217,7 @@ def test_fallback_reassessment_is_rate_limited(llm, queues, settings):
 
 def test_a_reassessment_that_would_be_the_same_fallback_again_writes_nothing(llm, queues):
     event = fallback_event(llm)
+    queues.purge()
     checks, messages = AlertCheck.objects.count(), LiveMessage.objects.count()
     llm.script = ["error500"]  # still down
     reassess_fallbacks()

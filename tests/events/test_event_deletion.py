@@ -17,7 +17,7 @@ from events.services import event_sweep
 from tests.alerts.factory import assessed_event, webhook_channel
 from tests.cameras.corpus import good_jpeg
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def console_delete(client, model: str, pk: int):

@@ -128,11 +128,12 @@ def test_a_provider_chain_uses_the_next_when_the_first_is_down(llm, event, setti
 def test_fallbacks_are_reassessed_by_the_llm_once_it_answers_again(llm, event, settings):
     from events import tasks
 
+    settings.REASSESS_MAX_AGE_H = 24 * 365  # the fixture's event is from last week
     llm.script = ["error500"]  # down for this one request, back afterwards
     assert event_assess(event_id=event.pk).assessment_state == "fallback"
     assert reassess_fallbacks() == 1
     assert reassess_fallbacks() == 0  # not re-sent again within a minute
-    tasks.event_assess(event.pk)  # the task the clock's job sent
+    tasks.event_assess_llm(event.pk)  # the task the clock's job sent
     event.refresh_from_db()
     assert (event.analyzer, event.assessment_state, event.risk_score) == ("llm", "assessed", 72)
 

@@ -31,13 +31,14 @@ def test_ready_is_503_naming_the_processes_without_heartbeats(signed_in):
     response = signed_in.get("/ready")
     assert response.status_code == 503
     body = response.json()
-    assert set(body["not_ready"]) == {"worker", "slow-worker", "watcher"}
+    assert set(body["not_ready"]) == {"worker", "alert-worker", "slow-worker", "watcher"}
     assert body["checks"]["worker"]["error"] == "no heartbeat yet"
     assert body["checks"]["database"]["ok"] and body["checks"]["broker"]["ok"]
 
 
 def test_ready_is_200_with_fresh_heartbeats(signed_in):
     beat("worker")
+    beat("alert-worker")
     beat("slow-worker")
     beat("watcher")
     response = signed_in.get("/ready")
@@ -47,6 +48,7 @@ def test_ready_is_200_with_fresh_heartbeats(signed_in):
 
 def test_a_heartbeat_older_than_five_seconds_is_stale(signed_in):
     beat("worker", age_s=6)
+    beat("alert-worker", age_s=1)
     beat("slow-worker", age_s=1)
     beat("watcher", age_s=1)
     body = signed_in.get("/ready").json()
@@ -57,6 +59,7 @@ def test_a_heartbeat_older_than_five_seconds_is_stale(signed_in):
 @override_settings(MIN_FREE_GB=10**9)
 def test_low_disk_makes_ready_fail(signed_in):
     beat("worker")
+    beat("alert-worker")
     beat("slow-worker")
     beat("watcher")
     response = signed_in.get("/ready")
@@ -69,7 +72,7 @@ def test_anonymous_callers_get_the_status_and_the_failing_check_names_only(clien
     beat("worker")
     response = client.get("/ready")
     assert response.status_code == 503
-    assert response.json() == {"ready": False, "not_ready": ["slow-worker", "watcher"]}
+    assert response.json() == {"ready": False, "not_ready": ["alert-worker", "slow-worker", "watcher"]}
     assert "worker@test" not in response.content.decode()
 
 

@@ -1,8 +1,13 @@
 """`manage.py watch_cameras`: the camera-folder watcher process, and homesec's clock.
 
-Start and stop jobs (settings.START_JOBS and STOP_JOBS) run once around the loop:
-the alerts app uses them to sync channels declared in the environment and to hold the
-MQTT availability connection, whose last will says when homesec is gone."""
+Its loop is a few steps, each guarded on its own: registering what became ready (every
+HOMESEC_WATCH_BATCH_S), the fast clock jobs (every HOMESEC_CLOCK_FAST_S), the clock jobs
+(every HOMESEC_SWEEP_S), the full rescan (every HOMESEC_WATCH_RESCAN_S), and the start jobs
+(once, retried until they succeed). A step that fails is logged and retried at its next
+turn, never stops the others, and makes the watcher's heartbeat say so, so /ready reports
+it. Start and stop jobs (settings.START_JOBS and STOP_JOBS) sync channels declared in the
+environment and hold the MQTT availability connection, whose last will says when homesec
+is gone."""
 
 from __future__ import annotations
 
@@ -10,6 +15,8 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
@@ -21,13 +28,73 @@ from homesec.core.heartbeat import start_heartbeat
 
 logger = logging.getLogger("homesec.watcher")
 
+# A step failing this many turns in a row makes the heartbeat report it: one database
+# hiccup is not worth a red /ready.
+REPORT_AFTER_FAILURES = 3
+START_RETRY_MAX_S = 30.0
 
-def run_job(job) -> None:
-    try:
-        job()
-    except Exception:  # noqa: BLE001 - one failing job must not stop the others or the watcher
-        logger.exception("clock job %s failed; it runs again next tick", job.__name__)
-        close_old_connections()
+
+@dataclass
+class Step:
+    name: str
+    run: Callable[[], object]
+    every_s: float = 0.0
+    once: bool = False  # a start job: done after its first success
+    next_at: float = 0.0
+    failures: int = 0
+    error: str = ""
+    done: bool = False
+
+
+class Clock:
+    def __init__(self, steps: list[Step]) -> None:
+        self.steps = steps
+
+    def tick(self, now: float) -> None:
+        for step in self.steps:
+            if step.done or now < step.next_at:
+                continue
+            try:
+                step.run()
+            except Exception as exc:  # noqa: BLE001 - one failing step must not stop the others
+                step.failures += 1
+                step.error = f"{exc.__class__.__name__}: {exc}"[:300]
+                logger.exception("%s failed (%d time(s) in a row); it runs again", step.name, step.failures)
+                close_old_connections()
+                # A start job backs off (the database may still be starting); others keep their pace.
+                delay = min(START_RETRY_MAX_S, 0.5 * 2 ** (step.failures - 1)) if step.once else step.every_s
+                step.next_at = now + delay
+                continue
+            if step.failures:
+                logger.info("%s works again", step.name)
+            step.failures, step.error = 0, ""
+            step.done = step.once
+            step.next_at = now + step.every_s
+
+    def problem(self) -> str:
+        """What /ready should hear: the steps failing turn after turn, or ''."""
+        failing = [s for s in self.steps if s.failures >= REPORT_AFTER_FAILURES or (s.once and s.failures)]
+        return "; ".join(f"{s.name} failing ({s.failures} times): {s.error}" for s in failing)
+
+
+def jobs_step(name: str, dotted: list[str], every_s: float) -> Step:
+    """One step running several jobs: each one guarded, so one failing job never keeps the
+    next from running; the step fails (and is reported) if any of them did."""
+    jobs = [import_string(job) for job in dotted]
+
+    def run() -> None:
+        failed = []
+        for job in jobs:
+            try:
+                job()
+            except Exception as exc:  # noqa: BLE001
+                logger.exception("clock job %s failed; it runs again next tick", job.__name__)
+                close_old_connections()
+                failed.append(f"{job.__module__}.{job.__name__}: {exc.__class__.__name__}: {exc}")
+        if failed:
+            raise RuntimeError("; ".join(failed))
+
+    return Step(name, run, every_s=every_s)
 
 
 class Command(BaseCommand):
@@ -37,37 +104,28 @@ class Command(BaseCommand):
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
-        heartbeat = start_heartbeat("watcher")
-        watcher = CameraWatcher(
-            settings.CAMERA_ROOT,
-            polling=settings.WATCH_POLLING,
-            stable_s=settings.WATCH_STABLE_S,
+        watcher = CameraWatcher(settings.CAMERA_ROOT, polling=settings.WATCH_POLLING, stable_s=settings.WATCH_STABLE_S)
+        starts = [Step(f"start job {name}", import_string(name), once=True) for name in settings.START_JOBS]
+        clock = Clock(
+            [
+                *starts,
+                Step("register uploads", watcher.flush, every_s=0.0),
+                jobs_step("fast clock jobs", settings.FAST_CLOCK_JOBS, settings.CLOCK_FAST_S),
+                jobs_step("clock jobs", settings.CLOCK_JOBS, settings.SWEEP_S),
+                Step("rescan", lambda: watcher.scan(watcher.root), every_s=settings.WATCH_RESCAN_S),
+            ]
         )
-        for name in settings.START_JOBS:
-            run_job(import_string(name))
+        # The rescan's first turn is the start-up scan inside watcher.start().
+        clock.steps[-1].next_at = time.monotonic() + settings.WATCH_RESCAN_S
+        heartbeat = start_heartbeat("watcher", problem=clock.problem)
+        clock.tick(time.monotonic())  # start jobs first: channels exist before the first alert
         watcher.start()
         mode = "polling" if settings.WATCH_POLLING else "inotify"
         logger.info("watching %s (%s)", settings.CAMERA_ROOT, mode)
-        jobs = [import_string(name) for name in settings.CLOCK_JOBS]
-        next_sweep = 0.0  # at start-up, then every HOMESEC_SWEEP_S
-        next_rescan = time.monotonic() + settings.WATCH_RESCAN_S
         tick = max(0.01, settings.WATCH_BATCH_S)
         while not stop.wait(tick):
-            try:
-                watcher.flush()
-                now = time.monotonic()
-                if now >= next_sweep:
-                    next_sweep = now + settings.SWEEP_S
-                    for job in jobs:
-                        run_job(job)
-                if now >= next_rescan:
-                    next_rescan = now + settings.WATCH_RESCAN_S
-                    watcher.scan(watcher.root)
-            except Exception:  # noqa: BLE001 - a database hiccup must not end the watcher
-                logger.exception("watcher tick failed; retrying")
-                close_old_connections()
-                time.sleep(1)
+            clock.tick(time.monotonic())
         watcher.stop()
         for name in settings.STOP_JOBS:
-            run_job(import_string(name))
+            Clock([Step(f"stop job {name}", import_string(name), once=True)]).tick(time.monotonic())
         heartbeat.stop()

@@ -40,6 +40,7 @@ def process_specs() -> list[ProcessSpec]:
     specs = [
         ProcessSpec("web", [python, "-m", "daphne", *daphne_args(), "homesec.asgi:application"]),
         ProcessSpec("worker", [python, manage, "worker"]),
+        ProcessSpec("alert-worker", [python, manage, "worker", "--cluster", "alerts", "--role", "alert-worker"]),
         ProcessSpec("slow-worker", [python, manage, "worker", "--cluster", "slow", "--role", "slow-worker"]),
         ProcessSpec("watcher", [python, manage, "watch_cameras"]),
     ]
