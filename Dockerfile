@@ -44,7 +44,9 @@ USER homesec
 VOLUME /data
 EXPOSE 8000
 
+# With HOMESEC_TLS_CERT daphne serves only HTTPS: the check speaks it too (to itself, so
+# the certificate's name is not checked).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('PORT', '8000'), timeout=4)"]
+  CMD ["python", "-c", "import os, ssl, urllib.request; tls = bool(os.environ.get('HOMESEC_TLS_CERT')); urllib.request.urlopen('%s://127.0.0.1:%s/health' % ('https' if tls else 'http', os.environ.get('PORT', '8000')), timeout=4, context=ssl._create_unverified_context() if tls else None)"]
 
 CMD ["python", "manage.py", "run"]

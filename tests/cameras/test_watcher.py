@@ -270,6 +270,6 @@ def test_a_folder_symlinked_out_of_the_camera_folder_is_never_ingested(spawn, en
         timeout=30,
         what=lambda: list(Ingest.objects.values_list("path", "status", "reason")),
     )
-    time.sleep(3)  # a few rescans of the whole tree
+    time.sleep(2)  # two rescans of the whole tree
     settled(1)
     assert not Ingest.objects.filter(path__startswith="door/nas", status="done").exists()

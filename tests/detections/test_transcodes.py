@@ -40,7 +40,7 @@ def a_clip(settings, seconds: float = 2, name: str = "record.mp4", w: int = 320,
 
 
 def test_a_transcode_a_worker_is_running_is_not_run_a_second_time(settings, queues):
-    clip = a_clip(settings, seconds=20, w=1280, h=720)  # long enough to still be running below
+    clip = a_clip(settings, seconds=10, w=1280, h=720)  # long enough to still be running below
     first = threading.Thread(target=lambda: (clip_transcode(clip_ids=[clip.pk]), connection.close()))
     first.start()
     wait_for(lambda: Clip.objects.get(pk=clip.pk).transcode == "running", timeout=10, interval=0.005, what="the claim")

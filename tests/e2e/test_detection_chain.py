@@ -15,9 +15,9 @@ from tests.detections.fake_detector import FakeDetector
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 PHOTOS = Path(__file__).parent.parent / "detections" / "photos"
-# Six breaker cool-downs (5 s each) by default: enough to show that waiting uses no try.
+# Six breaker cool-downs (2.5 s each) by default: enough to show that waiting uses no try.
 # HOMESEC_TEST_OUTAGE_S=120 makes a longer run.
-OUTAGE_S = float(os.environ.get("HOMESEC_TEST_OUTAGE_S", "30"))
+OUTAGE_S = float(os.environ.get("HOMESEC_TEST_OUTAGE_S", "15"))
 
 
 def astronaut_clip(path: Path, seconds: int = 5, fps: int = 10) -> None:
@@ -108,7 +108,7 @@ def test_a_detector_outage_mid_run_loses_nothing_and_heals_itself(tmp_path, spaw
             HOMESEC_DETECTOR="http",
             HOMESEC_DETECTOR_URL=server.url,
             HOMESEC_DETECTOR_TIMEOUT_S="2",
-            HOMESEC_DETECTOR_COOLDOWN_S="5",
+            HOMESEC_DETECTOR_COOLDOWN_S="2.5",
         )
         start_manage(spawn, env, ["watch_cameras"], ["worker"])
         folder = root / "garage"

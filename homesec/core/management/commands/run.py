@@ -62,7 +62,7 @@ class Command(BaseCommand):
             call_command("collectstatic", interactive=False, verbosity=0)
             call_command("ensure_admin")
         host = "127.0.0.1" if settings.BIND in ("0.0.0.0", "::") else settings.BIND
-        url = f"http://{host}:{settings.PORT}/"
+        url = f"{'https' if settings.TLS_CERT else 'http'}://{host}:{settings.PORT}/"
         self.stdout.write(self.style.SUCCESS(f"homesec is starting at {url}  (Ctrl-C stops it)"))
         self.stdout.write(f"Camera folders: {settings.CAMERA_ROOT}")
         self.stdout.flush()
