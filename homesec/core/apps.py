@@ -11,12 +11,15 @@ class CoreConfig(AppConfig):
 
         from homesec.core import checks  # noqa: F401 - registers the system checks
 
-        # For every app's turn: each app's permissions exist only once its own turn came.
         post_migrate.connect(_role_groups, dispatch_uid="core.role_groups")
 
 
 def _role_groups(sender, **kwargs) -> None:
-    """After every migrate: permissions of models added since belong to the roles too."""
-    from homesec.core.services import role_groups_sync
+    """After every migrate: permissions of models added since belong to the roles too. Only
+    at the last app's turn: each app's permissions exist once its own turn has come."""
+    from django.apps import apps
 
-    role_groups_sync()
+    if sender is [config for config in apps.get_app_configs() if config.models_module][-1]:
+        from homesec.core.services import role_groups_sync
+
+        role_groups_sync()
