@@ -30,10 +30,10 @@ from alerts.models import (
     NotificationAttempt,
 )
 from alerts.selectors import household_mode, rule_test_against_events
-from alerts.services import alert_acknowledge, alert_dismiss, household_get, household_set_mode
+from alerts.services import alert_acknowledge, alert_dismiss, household_get_or_create, household_set_mode
 from alerts.transports import KINDS, get_transport
 from detections.models import CLASSES
-from events.assessment import level_names
+from events.selectors import level_names
 from homesec.core.admin import ReadOnlyAdmin
 from homesec.core.tasks import enqueue
 
@@ -143,7 +143,7 @@ class AlertRuleAdmin(admin.ModelAdmin):
     @staticmethod
     def _note_default_removed(rules) -> None:
         if any(rule.is_default for rule in rules):
-            Household.objects.filter(pk=household_get().pk).update(default_rule_removed=True)
+            Household.objects.filter(pk=household_get_or_create().pk).update(default_rule_removed=True)
 
     @admin.action(description="Test this rule against the last N events", permissions=["view"])
     def test_against_events(self, request, queryset):
@@ -408,7 +408,7 @@ class HouseholdAdmin(admin.ModelAdmin):
         return False
 
     def changelist_view(self, request, extra_context=None):
-        household_get()  # the one row exists from the first visit
+        household_get_or_create()  # the one row exists from the first visit
         return super().changelist_view(request, extra_context)
 
     def save_model(self, request, obj, form, change):

@@ -25,7 +25,7 @@ def environment_channels_check(app_configs, **kwargs):
 def alert_min_level_check(app_configs, databases=None, **kwargs):
     from django.conf import settings
 
-    from events.assessment import level_names
+    from events.selectors import level_names
 
     if not databases:
         return []

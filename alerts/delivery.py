@@ -29,7 +29,6 @@ logger = logging.getLogger(__name__)
 
 NOTIFY_TASK = "alerts.tasks.notifications_send"
 REPLAY_TASK = "alerts.tasks.notification_replay"
-S = Notification.Status
 
 
 def channel_config(channel: Channel) -> dict:
@@ -55,10 +54,12 @@ def notification_send(*, notification_id: int, now=None) -> str:
     died mid-send used up a try (the receiver may have had it: the same id goes again)."""
     now = now or timezone.now()
     row = Notification.objects.filter(pk=notification_id)
-    due = Q(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now), status=S.PENDING)
-    taken = row.filter(due).update(status=S.SENDING, claimed_at=now, next_attempt_at=None) or row.filter(
-        abandoned(now, working=S.SENDING, stale_s=settings.NOTIFY_STALE_S)
-    ).update(status=S.SENDING, claimed_at=now, next_attempt_at=None, attempts=F("attempts") + 1)
+    sending = Notification.Status.SENDING
+    due = Q(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now), status=Notification.Status.PENDING)
+    died = abandoned(now, working=sending, stale_s=settings.NOTIFY_STALE_S)
+    taken = row.filter(due).update(status=sending, claimed_at=now, next_attempt_at=None) or row.filter(died).update(
+        status=sending, claimed_at=now, next_attempt_at=None, attempts=F("attempts") + 1
+    )
     if not taken:
         return "not due"
     notification = Notification.objects.select_related("alert__event", "alert__camera", "channel__owner").get(
@@ -107,9 +108,15 @@ def _attempt(notification: Notification, *, ok: bool, latency: float, now, exc: 
 
 
 def _delivered(notification: Notification, latency: float, now) -> str:
+    """`now` is when the attempt began (claimed_at keeps it); delivered_at is when the
+    receiver took it."""
     _attempt(notification, ok=True, latency=latency, now=now)
     Notification.objects.filter(pk=notification.pk).update(
-        status=S.DELIVERED, attempts=F("attempts") + 1, error="", latency_ms=latency, delivered_at=now
+        status=Notification.Status.DELIVERED,
+        attempts=F("attempts") + 1,
+        error="",
+        latency_ms=latency,
+        delivered_at=timezone.now(),
     )
     Channel.objects.filter(pk=notification.channel_id).update(last_success_at=now)
     dead_letter_clear(key=f"notification:{notification.pk}")
@@ -122,7 +129,7 @@ def _failed_attempt(notification: Notification, exc: DeliveryError, latency: flo
     Channel.objects.filter(pk=notification.channel_id).update(last_error=error, last_error_at=now)
     row = Notification.objects.filter(pk=notification.pk)
     if notification.test:  # a test from the console reports at once: no retry, no disabling
-        row.update(status=S.FAILED, attempts=F("attempts") + 1, error=error, latency_ms=latency)
+        row.update(status=Notification.Status.FAILED, attempts=F("attempts") + 1, error=error, latency_ms=latency)
         return "failed"
     if isinstance(exc, PermanentError):
         if notification.channel.enabled:
@@ -135,7 +142,7 @@ def _failed_attempt(notification: Notification, exc: DeliveryError, latency: flo
         if notification.deferred_s + wait > settings.NOTIFY_MAX_WAIT_MIN * 60:
             return _give_up(notification, f"still rate-limited after {notification.deferred_s:.0f} s: {error}", latency)
         row.update(
-            status=S.PENDING,
+            status=Notification.Status.PENDING,
             deferrals=F("deferrals") + 1,
             deferred_s=F("deferred_s") + wait,
             next_attempt_at=now + timedelta(seconds=wait),
@@ -148,7 +155,7 @@ def _failed_attempt(notification: Notification, exc: DeliveryError, latency: flo
         return _give_up(notification, error, latency)
     wait = max(backoff_delay(tries), exc.retry_after or 0)
     row.update(
-        status=S.PENDING,
+        status=Notification.Status.PENDING,
         attempts=tries,
         next_attempt_at=now + timedelta(seconds=wait),
         error=error,
@@ -161,7 +168,7 @@ def _give_up(notification: Notification, error: str, latency: float | None) -> s
     """The last try failed (or none can succeed): a dead letter the operator can replay."""
     tries = 1 if latency is not None else 0  # no try when nothing was sent
     Notification.objects.filter(pk=notification.pk).update(
-        status=S.FAILED, attempts=F("attempts") + tries, error=error[:500], latency_ms=latency
+        status=Notification.Status.FAILED, attempts=F("attempts") + tries, error=error[:500], latency_ms=latency
     )
     dead_letter_record(
         key=f"notification:{notification.pk}",
@@ -179,16 +186,18 @@ def alert_refresh_state(*, alert_id: int) -> None:
     dismissed alert keeps its state."""
     rows = list(Notification.objects.filter(alert_id=alert_id).values_list("status", "error"))
     statuses = {status for status, _ in rows}
-    if S.DELIVERED in statuses:
+    if Notification.Status.DELIVERED in statuses:
         state, reason = Alert.State.DELIVERED, ""
-    elif statuses & {S.PENDING, S.SENDING}:
+    elif statuses & {Notification.Status.PENDING, Notification.Status.SENDING}:
         state, reason = Alert.State.PENDING, ""
-    elif S.FAILED in statuses:
+    elif Notification.Status.FAILED in statuses:
         state, reason = Alert.State.FAILED, "every channel failed"
     else:
-        skipped = sorted({error for status, error in rows if status == S.SKIPPED})
+        skipped = sorted({error for status, error in rows if status == Notification.Status.SKIPPED})
         state, reason = Alert.State.FAILED, "nobody to notify" + (f": {'; '.join(skipped)}" if skipped else "")
-    delivered_at = Notification.objects.filter(alert_id=alert_id, status=S.DELIVERED).aggregate(Min("delivered_at"))
+    delivered_at = Notification.objects.filter(alert_id=alert_id, status=Notification.Status.DELIVERED).aggregate(
+        Min("delivered_at")
+    )
     Alert.objects.filter(
         pk=alert_id, state__in=[Alert.State.PENDING, Alert.State.DELIVERED, Alert.State.FAILED]
     ).update(state=state, state_reason=reason[:500], delivered_at=delivered_at["delivered_at__min"])
@@ -198,7 +207,9 @@ def notification_sweep(*, now=None) -> int:
     """A clock job: send again what is due (retries, waits that ended), what nobody took,
     and what a dead worker left half-sent."""
     now = now or timezone.now()
-    query = needs_resend(now, waiting=S.PENDING, working=S.SENDING, stale_s=settings.NOTIFY_STALE_S)
+    query = needs_resend(
+        now, waiting=Notification.Status.PENDING, working=Notification.Status.SENDING, stale_s=settings.NOTIFY_STALE_S
+    )
     ids = list(Notification.objects.filter(query, test=False).values_list("pk", flat=True)[:1000])
     resend(Notification, ids, task=NOTIFY_TASK, now=now, batch=1)
     return len(ids)
@@ -208,8 +219,14 @@ def notification_replay(*, notification_ids: list[int], now=None) -> dict[str, i
     """The operator's replay of failed notifications: fresh tries, the same ids (and so the
     same idempotency keys). Rows that did not fail are left alone."""
     now = now or timezone.now()
-    Notification.objects.filter(pk__in=notification_ids, status=S.FAILED, test=False).update(
-        status=S.PENDING, attempts=0, deferrals=0, deferred_s=0, next_attempt_at=None, claimed_at=None, queued_at=now
+    Notification.objects.filter(pk__in=notification_ids, status=Notification.Status.FAILED, test=False).update(
+        status=Notification.Status.PENDING,
+        attempts=0,
+        deferrals=0,
+        deferred_s=0,
+        next_attempt_at=None,
+        claimed_at=None,
+        queued_at=now,
     )
     return notifications_send(notification_ids=notification_ids, now=now)
 

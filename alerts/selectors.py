@@ -10,8 +10,8 @@ from django.conf import settings
 
 from alerts.matching import Match, Seen, rule_match
 from alerts.models import AlertRule, Household, ModeScheduleEntry
-from events.assessment import level_names
 from events.models import Event
+from events.selectors import level_names
 
 
 @dataclass(frozen=True)

@@ -1,178 +1,31 @@
-"""Writes for alerts: the rule engine that runs after every assessment, system alerts
-(camera offline, low disk), re-notification, the lifecycle and the household's mode.
-The first-run setup (channels declared in the environment, the default rule) is in
-alerts/setup.py.
+"""Writes for alerts besides the rule engine (alerts/engine.py) and delivery
+(alerts/delivery.py): notification rows, reminders, system alerts (camera offline, low
+disk), the lifecycle and the household's mode. The first-run setup (channels declared in
+the environment, the default rule) is in alerts/setup.py.
 
-The engine's promise: every assessment is checked once (an AlertCheck row per assessment
-number makes a second run change nothing), each matching rule raises at most one alert
-per event and level, and every notification is a row before its task is sent.
+Every notification is a row before its task is sent.
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import F
 from django.utils import timezone
 
 from alerts.delivery import NOTIFY_TASK, alert_refresh_state
-from alerts.matching import dedup_key, in_quiet_hours
-from alerts.models import Alert, AlertCheck, AlertRule, Channel, Household, MemberProfile, Notification
-from alerts.selectors import event_seen, household_mode, rule_match_event
+from alerts.matching import in_quiet_hours
+from alerts.models import Alert, AlertRule, Channel, Household, MemberProfile, Notification
 from cameras.models import Camera
-from events.assessment import level_names
-from events.models import Event
+from events.selectors import level_names
 from homesec.core.live import live_publish
 from homesec.core.tasks import enqueue
 
 logger = logging.getLogger(__name__)
-
-EVALUATE_TASK = "alerts.tasks.alerts_evaluate"
-
-
-def _rank(level: str, levels: list[str]) -> int:
-    return levels.index(level) if level in levels else -1
-
-
-# --- The engine ------------------------------------------------------------------------------
-
-
-def alerts_evaluate(*, event_id: int, now=None) -> list[Alert]:
-    """Check the event's current assessment against every rule, once."""
-    now = now or timezone.now()
-    with transaction.atomic():
-        event = Event.objects.select_for_update().filter(pk=event_id).first()
-        if event is None or event.risk_score is None or not event.assessment_seq:
-            return []
-        if AlertCheck.objects.filter(event=event, seq=event.assessment_seq).exists():
-            return []  # this assessment was checked already
-        # One check at a time per camera, so two events of one camera cannot both slip
-        # through a cooldown (SQLite's write transactions are serial anyway).
-        event.camera = Camera.objects.select_for_update().get(pk=event.camera_id)
-        decisions, alerts = _decide(event, now)
-        fired = len(alerts)
-        AlertCheck.objects.create(
-            event=event,
-            seq=event.assessment_seq,
-            risk_score=event.risk_score,
-            risk_level=event.risk_level,
-            assessment_state=event.assessment_state,
-            outcome=f"{fired} alert(s)" if fired else _quiet_outcome(decisions),
-            decisions=decisions,
-        )
-        for alert in alerts:
-            notifications_create(alert=alert, channels=rule_channels(alert.rule), now=now)
-            live_publish(
-                stream="events",
-                kind="alert.fired",
-                payload={
-                    "alert": alert.pk,
-                    "event": event.pk,
-                    "camera": event.camera_id,
-                    "severity": alert.severity,
-                    "risk_score": alert.risk_score,
-                    "title": alert.title,
-                },
-            )
-    return alerts
-
-
-def _quiet_outcome(decisions: list[dict]) -> str:
-    if not decisions:
-        return "no rule to check"
-    first = next((d for d in decisions if d["result"] == "suppressed"), decisions[0])
-    return f"no alert: {first['why']}"[:300]
-
-
-def _gate(event: Event, now, levels: list[str]) -> str:
-    """Why this assessment may not alert at all, or ''."""
-    if event.late:
-        return "late event (uploads from a backlog): shown, never alerted"
-    ended = event.ended_at or event.last_detection_at
-    if now - ended > timedelta(hours=settings.ALERT_MAX_AGE_H):
-        return f"the event ended {ended:%Y-%m-%d %H:%M}, more than {settings.ALERT_MAX_AGE_H:g} h ago"
-    previous = AlertCheck.objects.filter(event=event, seq__lt=event.assessment_seq).order_by("-seq").first()
-    if previous and previous.assessment_state == Event.Assessment.FALLBACK:
-        if _rank(event.risk_level, levels) <= _rank(previous.risk_level, levels):
-            return (
-                f"re-assessment of a fallback assessment did not raise the level "
-                f"({previous.risk_level} → {event.risk_level})"
-            )
-    return ""
-
-
-def _decide(event: Event, now) -> tuple[list[dict], list[Alert]]:
-    levels = level_names()
-    rules = list(AlertRule.objects.prefetch_related("cameras", "zones"))
-    gate = _gate(event, now, levels)
-    if gate:
-        names = [r.name for r in rules] or [""]
-        return [{"rule": name, "result": "not checked", "why": gate} for name in names], []
-    mode = household_mode(now=now)
-    seen = event_seen(event)
-    decisions, alerts = [], []
-    for rule in rules:
-        if not rule.enabled:
-            decisions.append({"rule": rule.name, "result": "off", "why": "the rule is disabled"})
-            continue
-        match = rule_match_event(rule, event, mode=mode.mode, levels=levels, seen=seen)
-        if not match.ok:
-            decisions.append({"rule": rule.name, "result": "no match", "why": match.failed})
-            continue
-        key, key_problem = dedup_key(
-            rule, camera=event.camera_id, event=event.pk, level=event.risk_level, label=match.label
-        )
-        why, escalation = _repeat(rule, event, key, levels, now)
-        if why:
-            decisions.append({"rule": rule.name, "result": "suppressed", "why": why + key_problem})
-            continue
-        alert = Alert.objects.create(
-            kind=Alert.Kind.EVENT,
-            event=event,
-            camera=event.camera,
-            rule=rule,
-            rule_name=rule.name,
-            severity=rule.severity or event.risk_level,
-            level=event.risk_level,
-            risk_score=event.risk_score,
-            title=f"{event.risk_level} risk {event.risk_score} on {event.camera.name}: {event.summary}"[:300],
-            dedup_key=key,
-            matched=match.reasons,
-            escalation=escalation,
-            created_at=now,
-            last_notified_at=now,
-        )
-        decisions.append(
-            {"rule": rule.name, "result": "fired", "why": "; ".join(match.reasons) + key_problem, "alert": alert.pk}
-        )
-        alerts.append(alert)
-    return decisions, alerts
-
-
-def _repeat(rule: AlertRule, event: Event, key: str, levels: list[str], now) -> tuple[str, bool]:
-    """(why not, '' to fire; and whether firing is an escalation). Only a higher level
-    alerts again for the same event, and it does so even inside the cooldown."""
-    rank = _rank(event.risk_level, levels)
-    earlier = list(Alert.objects.filter(event=event, rule=rule))
-    if earlier:
-        top = max(earlier, key=lambda a: _rank(a.level, levels))
-        if rank <= _rank(top.level, levels):
-            return f"alerted already for this event at {top.level} (alert {top.pk})", False
-        return "", True
-    since = now - timedelta(seconds=rule.cooldown_s)
-    recent = list(Alert.objects.filter(kind=Alert.Kind.EVENT, dedup_key=key, created_at__gte=since))
-    if recent:
-        top = max(recent, key=lambda a: _rank(a.level, levels))
-        if rank <= _rank(top.level, levels):
-            age = (now - top.created_at).total_seconds()
-            return f"cooldown: alert {top.pk} for {key} was {age:.0f} s ago (cooldown {rule.cooldown_s} s)", False
-        return "", True
-    return "", False
-
 
 # --- Notifications ------------------------------------------------------------------------
 
@@ -203,7 +56,7 @@ def _skip_reason(channel: Channel, alert: Alert, now, top_level: str) -> str:
     return ""
 
 
-def notifications_create(*, alert: Alert, channels: list[Channel], now, round: int = 0) -> list[int]:
+def notifications_create(*, alert: Alert, channels: list[Channel], now, reminder: int = 0) -> list[int]:
     """A row per channel (skipped ones say why), then one task per pending row."""
     top_level = (level_names() or [""])[-1]
     rows = []
@@ -212,12 +65,12 @@ def notifications_create(*, alert: Alert, channels: list[Channel], now, round: i
         status = Notification.Status.SKIPPED if skip else Notification.Status.PENDING
         rows.append(
             Notification(
-                alert=alert, channel=channel, round=round, status=status, error=skip, queued_at=now, created_at=now
+                alert=alert, channel=channel, round=reminder, status=status, error=skip, queued_at=now, created_at=now
             )
         )
     Notification.objects.bulk_create(rows, ignore_conflicts=True)
     pending = list(
-        Notification.objects.filter(alert=alert, round=round, status=Notification.Status.PENDING).values_list(
+        Notification.objects.filter(alert=alert, round=reminder, status=Notification.Status.PENDING).values_list(
             "pk", flat=True
         )
     )
@@ -225,41 +78,6 @@ def notifications_create(*, alert: Alert, channels: list[Channel], now, round: i
         enqueue(NOTIFY_TASK, [pk])
     alert_refresh_state(alert_id=alert.pk)
     return pending
-
-
-# --- The sweep: assessments whose check was lost ----------------------------------------------
-
-
-# (event, assessment number) -> when the sweep last re-sent its check. The sweep runs in
-# the one clock process, so memory is enough to send each at most once per stale period.
-_resent: dict[tuple[int, int], datetime] = {}
-
-
-def alert_sweep(*, now=None) -> int:
-    """A clock job: assessments of the last hours that have no AlertCheck yet (their task
-    was lost, e.g. a Redis broker restart) are checked again."""
-    now = now or timezone.now()
-    stale = now - timedelta(seconds=settings.NOTIFY_STALE_S)
-    checked = AlertCheck.objects.filter(event=OuterRef("pk"), seq=OuterRef("assessment_seq"))
-    waiting = (
-        Event.objects.filter(
-            assessed_at__gte=now - timedelta(hours=settings.ALERT_MAX_AGE_H),
-            assessed_at__lt=stale,
-            assessment_seq__gt=0,
-        )
-        .exclude(risk_score=None)
-        .filter(~Exists(checked))
-        .values_list("pk", "assessment_seq")[:200]
-    )
-    for key in [key for key, at in _resent.items() if at < stale]:
-        del _resent[key]
-    sent = [key for key in waiting if key not in _resent]
-    for pk, seq in sent:
-        _resent[(pk, seq)] = now
-        enqueue(EVALUATE_TASK, pk)
-    if sent:
-        logger.info("alert sweep re-sent the rule check of %d event(s)", len(sent))
-    return len(sent)
 
 
 # --- Re-notification ------------------------------------------------------------------------------
@@ -287,7 +105,7 @@ def alert_renotify_due(*, now=None) -> int:
             if not claimed:
                 continue
             channels = list(Channel.objects.filter(notifications__alert=alert, notifications__round=0).distinct())
-            notifications_create(alert=alert, channels=channels, now=now, round=alert.renotify_count + 1)
+            notifications_create(alert=alert, channels=channels, now=now, reminder=alert.renotify_count + 1)
             count += 1
     return count
 
@@ -350,7 +168,8 @@ def system_alerts_check(*, now=None) -> list[Alert]:
 # --- Lifecycle ------------------------------------------------------------------------------------
 
 
-def _handle(alert: Alert, *, state: str, stamp: str, user, now) -> bool:
+def _alert_close(alert: Alert, *, state: str, stamp: str, user, now) -> bool:
+    """An open alert (pending, delivered or failed) is handled: no more reminders."""
     now = now or timezone.now()
     done = Alert.objects.filter(
         pk=alert.pk, state__in=[Alert.State.PENDING, Alert.State.DELIVERED, Alert.State.FAILED]
@@ -362,24 +181,24 @@ def _handle(alert: Alert, *, state: str, stamp: str, user, now) -> bool:
 
 def alert_acknowledge(*, alert: Alert, user=None, now=None) -> bool:
     """Seen and taken care of: no more reminders."""
-    return _handle(alert, state=Alert.State.ACKNOWLEDGED, stamp="acknowledged_at", user=user, now=now)
+    return _alert_close(alert, state=Alert.State.ACKNOWLEDGED, stamp="acknowledged_at", user=user, now=now)
 
 
 def alert_dismiss(*, alert: Alert, user=None, now=None) -> bool:
     """Not worth acting on (a false alarm): no more reminders."""
-    return _handle(alert, state=Alert.State.DISMISSED, stamp="dismissed_at", user=user, now=now)
+    return _alert_close(alert, state=Alert.State.DISMISSED, stamp="dismissed_at", user=user, now=now)
 
 
 # --- The household ----------------------------------------------------------------------------
 
 
-def household_get() -> Household:
+def household_get_or_create() -> Household:
     return Household.objects.get_or_create(pk=1)[0]
 
 
 def household_set_mode(*, mode: str, user=None, now=None) -> Household:
     """Set by hand: holds until the schedule's next switch."""
-    household = household_get()
+    household = household_get_or_create()
     Household.objects.filter(pk=1).update(
         mode=mode, mode_set_at=now or timezone.now(), mode_set_by=user.get_username() if user else ""
     )

@@ -10,9 +10,9 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from alerts.models import AlertRule, Channel
-from alerts.services import household_get
+from alerts.services import household_get_or_create
 from alerts.transports import get_transport
-from events.assessment import level_names
+from events.selectors import level_names
 from homesec.env import url_parts
 
 logger = logging.getLogger(__name__)
@@ -129,7 +129,7 @@ def default_rule_ensure() -> AlertRule | None:
         return AlertRule.objects.filter(is_default=True).first()
     rule = AlertRule.objects.filter(is_default=True).first()
     if rule is None:
-        if household_get().default_rule_removed:
+        if household_get_or_create().default_rule_removed:
             return None
         return AlertRule.objects.create(
             name=default_rule_name(),

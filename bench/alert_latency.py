@@ -180,8 +180,7 @@ def main() -> None:
         ingest = Ingest.objects.get(camera_id=camera)
         run = DetectionRun.objects.get(ingest=ingest)
         alert = Alert.objects.get(camera_id=camera)
-        # delivered_at is when the worker took the notification: the send itself follows.
-        sending = Notification.objects.get(alert=alert).delivered_at
+        sending = Notification.objects.get(alert=alert).claimed_at  # an alert worker took it
         for key, moment in zip(hops, (ingest.arrived_at, run.finished_at, alert.created_at, sending), strict=True):
             hops[key].append((moment.timestamp() - t0) * 1000)
         total.append((received[camera] - t0) * 1000)

@@ -46,8 +46,8 @@ def make_photos(folder: Path, n: int, tag: str = "frame") -> list[Path]:
 def part_in_process(photos: list[Path], root: Path, batch: int) -> None:
     from django.conf import settings
 
+    from cameras.ingest import ingest_process, ingest_register
     from cameras.models import Ingest
-    from cameras.services import ingest_process, ingest_register
     from cameras.validation import inspect_upload
 
     folder = root / "bench_cpu"
@@ -87,8 +87,8 @@ def profile_top(copies: list[Path], folder: Path, batch: int) -> None:
     import cProfile
     import pstats
 
+    from cameras.ingest import ingest_process, ingest_register
     from cameras.models import Ingest
-    from cameras.services import ingest_process, ingest_register
 
     Ingest.objects.all().delete()
     profiler = cProfile.Profile()

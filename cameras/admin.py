@@ -2,8 +2,8 @@ from django import forms
 from django.contrib import admin
 from django.contrib.auth.hashers import make_password
 
+from cameras.ingest import INGEST_REPLAY_TASK, ingest_delete
 from cameras.models import Camera, FtpAccount, Ingest, Zone
-from cameras.services import INGEST_REPLAY_TASK, ingest_delete
 from homesec.core.admin import ReadOnlyAdmin
 from homesec.core.tasks import enqueue
 

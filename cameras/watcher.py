@@ -31,8 +31,9 @@ from watchdog.events import (
 from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserverVFS
 
+from cameras.ingest import FileVersion, ingest_register
 from cameras.models import Ingest
-from cameras.services import FileVersion, camera_get_or_create_for_folder, ingest_register
+from cameras.services import camera_get_or_create_for_folder
 
 logger = logging.getLogger("homesec.watcher")
 

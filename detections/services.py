@@ -23,8 +23,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from cameras.geometry import bottom_centre
+from cameras.ingest import ingest_claim_for_stage
 from cameras.models import Camera, Ingest, Zone
-from cameras.services import ingest_claim_for_stage
 from detections.backends import get_detector
 from detections.backends.base import Box, DetectorBadAnswer, DetectorOutage, DetectorRejected
 from detections.clips import needs_browser_copy, sample_frames, transcode_h264
@@ -47,8 +47,8 @@ from homesec.core.tasks import enqueue
 
 logger = logging.getLogger(__name__)
 
-DETECT_TASK = "detections.tasks.detect_runs"
-REPLAY_TASK = "detections.tasks.detect_replay"
+DETECT_TASK = "detections.tasks.detection_process"
+REPLAY_TASK = "detections.tasks.detection_replay"
 TRANSCODE_TASK = "detections.tasks.clip_transcode"
 TRANSCODE_REPLAY_TASK = "detections.tasks.clip_transcode_replay"
 BREAKER = "detector"

@@ -1,18 +1,18 @@
-"""Thin django-q2 tasks for the detection stage."""
+"""Thin django-q2 tasks for the detection stage, each named for the service it calls."""
 
 from detections import services
 
 
-def detect_ingests(ingest_ids: list[int]) -> list[int]:
+def detection_accept(ingest_ids: list[int]) -> list[int]:
     """The ingest stage's hand-off (HOMESEC_INGEST_NEXT_STAGE)."""
     return services.detection_accept(ingest_ids=list(ingest_ids))
 
 
-def detect_runs(run_ids: list[int]) -> dict[str, int]:
+def detection_process(run_ids: list[int]) -> dict[str, int]:
     return services.detection_process(run_ids=list(run_ids))
 
 
-def detect_replay(payload: dict) -> dict[str, int]:
+def detection_replay(payload: dict) -> dict[str, int]:
     return services.detection_replay(run_ids=list(payload["run_ids"]))
 
 
@@ -24,3 +24,10 @@ def clip_transcode(clip_ids) -> dict[str, int]:
 
 def clip_transcode_replay(payload: dict) -> dict[str, int]:
     return services.clip_transcode_replay(clip_ids=list(payload["clip_ids"]))
+
+
+# Names from before the tasks were named for their services: messages still in a queue at
+# an upgrade carry them (dead letters are rewritten by a migration).
+detect_ingests = detection_accept
+detect_runs = detection_process
+detect_replay = detection_replay

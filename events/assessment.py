@@ -18,15 +18,16 @@ from django.utils import timezone
 
 from cameras.models import Camera
 from events.analyzers import llm, rules
-from events.models import ActivityCount, Event, PromptReplay, PromptVersion, SeverityLevel
+from events.models import ActivityCount, Event, PromptReplay, PromptVersion
+from events.selectors import risk_level_for
 from homesec.core.breaker import BreakerPolicy, breaker_lets_through
 from homesec.core.durable import worker_died
 from homesec.core.live import live_publish
 from homesec.core.retry import MAX_TRIES
 from homesec.core.tasks import enqueue
 
-ASSESS_TASK = "events.tasks.event_assess"  # the alert lane: the rules, now
-ASSESS_LLM_TASK = "events.tasks.event_assess_llm"  # the slow lane: the language model
+ASSESS_TASK = "events.tasks.assessment_rules_due"  # the alert lane: the rules, now
+ASSESS_LLM_TASK = "events.tasks.assessment_llm_run"  # the slow lane: the language model
 logger = logging.getLogger(__name__)
 
 
@@ -40,25 +41,6 @@ def activity_count_add(*, camera: Camera, moment) -> None:
     how = hour_of_week(moment, camera.zoneinfo)
     row, _ = ActivityCount.objects.get_or_create(camera=camera, hour_of_week=how)
     ActivityCount.objects.filter(pk=row.pk).update(count=F("count") + 1)
-
-
-# The table's seed, and what applies if an operator empties it.
-DEFAULT_LEVELS = (("low", 0), ("medium", 30), ("high", 60), ("critical", 85))
-
-
-def _levels() -> list[tuple[str, int]]:
-    return list(SeverityLevel.objects.values_list("name", "min_score")) or list(DEFAULT_LEVELS)
-
-
-def risk_level_for(score: int) -> str:
-    levels = _levels()
-    eligible = [(minimum, name) for name, minimum in levels if minimum <= score]
-    return max(eligible)[1] if eligible else min((m, n) for n, m in levels)[1]
-
-
-def level_names() -> list[str]:
-    """The level names from the lowest to the highest: how levels compare."""
-    return [name for name, _ in sorted(_levels(), key=lambda level: level[1])]
 
 
 def event_facts(event: Event) -> rules.Facts:
@@ -472,7 +454,7 @@ def prompt_version_roll_back() -> PromptVersion | None:
 
 def prompt_replay_start(*, prompt: PromptVersion, event_ids: list[int]) -> PromptReplay:
     replay = PromptReplay.objects.create(prompt=prompt, event_ids=list(event_ids))
-    enqueue("events.tasks.prompt_replay", replay.pk)
+    enqueue("events.tasks.prompt_replay_run", replay.pk)
     return replay
 
 

@@ -84,6 +84,9 @@ class Event(models.Model):
     reassessed_at = models.DateTimeField(
         null=True, blank=True, help_text="When a fallback was last sent back to the language model."
     )
+    check_queued_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the alert rules' check of its assessment was last sent again."
+    )
 
     class Feedback(models.TextChoices):
         ACCURATE = "accurate"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import warnings
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -225,12 +226,12 @@ Q_CLUSTER["ALT_CLUSTERS"] = {
     },
 }
 TASK_LANES = {
-    "events.tasks.event_assess": "alerts",
+    "events.tasks.assessment_rules_due": "alerts",
     "alerts.tasks.alerts_evaluate": "alerts",
     "alerts.tasks.notifications_send": "alerts",
     "alerts.tasks.notification_replay": "alerts",
-    "events.tasks.event_assess_llm": "slow",
-    "events.tasks.prompt_replay": "slow",
+    "events.tasks.assessment_llm_run": "slow",
+    "events.tasks.prompt_replay_run": "slow",
     "detections.tasks.clip_transcode": "slow",
     "detections.tasks.clip_transcode_replay": "slow",
 }
@@ -251,6 +252,22 @@ LIVE_KEEP_HOURS = env_int("HOMESEC_LIVE_KEEP_HOURS", 24, minimum=1)
 WS_IDLE_S = env_float("HOMESEC_WS_IDLE_S", 300, minimum=5)
 SYSTEM_PUSH_S = env_float("HOMESEC_SYSTEM_PUSH_S", 5, minimum=0.5)
 
+# Stage task names from before tasks were named for their services: an old value in a .env
+# file keeps working, with a warning at every start.
+RENAMED_TASKS = {
+    "detections.tasks.detect_ingests": "detections.tasks.detection_accept",
+    "events.tasks.events_add": "events.tasks.event_add_detections",
+}
+
+
+def _stage(name: str, default: str) -> str:
+    value = env_str(name, default)
+    if value in RENAMED_TASKS:
+        warnings.warn(f"{name}={value} is an old name: set {RENAMED_TASKS[value]} (used meanwhile)", stacklevel=2)
+        return RENAMED_TASKS[value]
+    return value
+
+
 # --- Ingest -----------------------------------------------------------------------
 MAX_UPLOAD_MB = env_int("HOMESEC_MAX_UPLOAD_MB", 200, minimum=1)
 # OpenCV refuses above 2^30 pixels; 40 MP is well above any camera and far below that.
@@ -270,17 +287,17 @@ SLOW_STALE_S = _SLOW_TIMEOUT_S + 30.0
 ALERT_STALE_S = _ALERT_TIMEOUT_S + 30.0
 SWEEP_S = env_float("HOMESEC_SWEEP_S", 5.0, minimum=0.1)
 # The stage that takes finished ingests (a dotted task name; tests may point it elsewhere).
-INGEST_NEXT_STAGE = env_str("HOMESEC_INGEST_NEXT_STAGE", "detections.tasks.detect_ingests")
+INGEST_NEXT_STAGE = _stage("HOMESEC_INGEST_NEXT_STAGE", "detections.tasks.detection_accept")
 # Jobs the watcher's clock runs every HOMESEC_SWEEP_S: durable-row sweeps and checks.
 CLOCK_JOBS = [
-    "cameras.services.ingest_sweep",
+    "cameras.ingest.ingest_sweep",
     "detections.services.detection_sweep",
     "cameras.services.camera_check_offline",
     "homesec.core.live.live_prune",
-    "events.services.event_close_due",
-    "events.services.event_sweep",
+    "events.grouping.event_close_due",
+    "events.grouping.event_sweep",
     "events.assessment.reassess_fallbacks",
-    "alerts.services.alert_sweep",
+    "alerts.engine.alert_sweep",
     "alerts.delivery.notification_sweep",
     "alerts.services.alert_renotify_due",
     "alerts.services.system_alerts_check",
@@ -316,7 +333,7 @@ DETECT_MAX_AGE_H = env_float("HOMESEC_DETECT_MAX_AGE_H", 24.0, minimum=0.001)
 CLIP_SAMPLE_S = env_float("HOMESEC_CLIP_SAMPLE_S", 2.0, minimum=0.1)
 CLIP_MAX_FRAMES = env_int("HOMESEC_CLIP_MAX_FRAMES", 20, minimum=1, maximum=500)
 # The stage that takes ingests once their detections are stored.
-DETECT_NEXT_STAGE = env_str("HOMESEC_DETECT_NEXT_STAGE", "events.tasks.events_add")
+DETECT_NEXT_STAGE = _stage("HOMESEC_DETECT_NEXT_STAGE", "events.tasks.event_add_detections")
 
 # --- Events -------------------------------------------------------------------------------------
 # Fractions of a second are fine: tests run the real processes fast.
@@ -363,7 +380,7 @@ FAST_PATH_LLM_BUDGET_S = env_float("HOMESEC_FAST_PATH_LLM_BUDGET_S", 5.0, minimu
 REASSESS_MAX_AGE_H = env_float("HOMESEC_REASSESS_MAX_AGE_H", 24.0, minimum=0.01)
 REASSESS_PER_MIN = env_int("HOMESEC_REASSESS_PER_MIN", 6, minimum=1, maximum=1000)
 # The stage that takes every committed assessment (the alert rules).
-ASSESS_NEXT_STAGE = env_str("HOMESEC_ASSESS_NEXT_STAGE", "alerts.tasks.alerts_evaluate")
+ASSESS_NEXT_STAGE = _stage("HOMESEC_ASSESS_NEXT_STAGE", "alerts.tasks.alerts_evaluate")
 
 # --- Alerts and notifications --------------------------------------------------------------
 # The default rule (until the operator changes it): any event at or above this level

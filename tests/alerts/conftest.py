@@ -2,8 +2,8 @@ import cv2
 import numpy as np
 import pytest
 
+from alerts.engine import alerts_evaluate
 from alerts.models import AlertRule, Notification
-from alerts.services import alerts_evaluate
 from tests.alerts.factory import FRIDAY_NOON, assessed_event
 
 

@@ -10,8 +10,8 @@ from django.db.models import F
 from alerts.models import Channel
 from cameras.models import Camera, Ingest, Zone
 from detections.models import Detection
-from events.assessment import risk_level_for
 from events.models import Event
+from events.selectors import risk_level_for
 
 # Friday 27 November 2026, 12:00 UTC (13:00 in Berlin).
 FRIDAY_NOON = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)

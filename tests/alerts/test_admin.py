@@ -4,8 +4,8 @@ import json
 
 import pytest
 
+from alerts.engine import alerts_evaluate
 from alerts.models import Alert, AlertRule, Channel, Household
-from alerts.services import alerts_evaluate
 from tests.alerts.factory import FRIDAY_NOON, assessed_event, webhook_channel
 
 pytestmark = pytest.mark.django_db

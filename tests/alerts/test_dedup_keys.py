@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ValidationError
 
+from alerts.engine import alerts_evaluate
 from alerts.models import AlertCheck, AlertRule
-from alerts.services import alerts_evaluate
 from tests.alerts.factory import FRIDAY_NOON, assessed_event, webhook_channel
 
 pytestmark = pytest.mark.django_db

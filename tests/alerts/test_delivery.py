@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from alerts.delivery import notification_replay, notification_send, notification_sweep
+from alerts.engine import alerts_evaluate
 from alerts.models import Alert, AlertRule, Channel, Notification, NotificationAttempt
-from alerts.services import alerts_evaluate
 from homesec.core.models import DeadLetter
 from tests.alerts.factory import FRIDAY_NOON, assessed_event, webhook_channel
 from tests.conftest import free_port
@@ -166,3 +167,13 @@ def test_a_channel_disabled_while_a_notification_waits_is_not_tried_and_leaves_a
     assert DeadLetter.objects.filter(key=f"notification:{notification.pk}").exists()
     channel.refresh_from_db()
     assert channel.last_error == ""  # nothing was sent, so nothing went wrong on the wire
+
+
+def test_delivered_at_is_when_the_receiver_took_it_and_claimed_at_when_the_send_began(receiver):
+    receiver.script = [("hold", 1.0)]  # a slow receiver
+    alert, notification, _ = _alert(receiver.url)
+    began = timezone.now()
+    assert notification_send(notification_id=notification.pk, now=began) == "delivered"
+    notification.refresh_from_db()
+    assert notification.claimed_at == began
+    assert (notification.delivered_at - began).total_seconds() >= 1.0

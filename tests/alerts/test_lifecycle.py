@@ -8,14 +8,13 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
+from alerts.engine import alert_sweep, alerts_evaluate
 from alerts.models import Alert, AlertRule, Channel, Household, ModeScheduleEntry, Notification
 from alerts.selectors import household_mode
 from alerts.services import (
     alert_acknowledge,
     alert_dismiss,
     alert_renotify_due,
-    alert_sweep,
-    alerts_evaluate,
     household_set_mode,
     system_alerts_check,
 )
@@ -198,3 +197,11 @@ def test_the_sweep_checks_assessments_whose_check_was_lost(django_capture_on_com
     assert len(callbacks) == 2
     alerts_evaluate(event_id=event.pk, now=FRIDAY_NOON + timedelta(minutes=5))
     assert alert_sweep(now=FRIDAY_NOON + timedelta(minutes=9)) == 0
+
+
+def test_the_sweep_remembers_what_it_sent_in_the_event_row_not_in_a_process():
+    AlertRule.objects.create(name="rule")
+    event = assessed_event(at=FRIDAY_NOON)
+    assert alert_sweep(now=FRIDAY_NOON + timedelta(minutes=5)) == 1
+    event.refresh_from_db()
+    assert event.check_queued_at == FRIDAY_NOON + timedelta(minutes=5)  # a restarted clock sees it too

@@ -15,8 +15,9 @@ import pytest
 from django.contrib.auth.models import User
 
 from alerts.delivery import notification_send
+from alerts.engine import alerts_evaluate
 from alerts.models import Alert, AlertCheck, AlertRule, Channel, MemberProfile, ModeScheduleEntry, Notification
-from alerts.services import alerts_evaluate, household_set_mode
+from alerts.services import household_set_mode
 from tests.alerts.factory import FRIDAY_NOON, assessed_event, reassess, webhook_channel, zone
 
 pytestmark = pytest.mark.django_db

@@ -3,7 +3,7 @@ the real next stage does (ingest_claim_for_stage) and logs each id it was given.
 
 import os
 
-from cameras.services import ingest_claim_for_stage
+from cameras.ingest import ingest_claim_for_stage
 
 
 def record(ingest_ids):

@@ -10,9 +10,9 @@ from django.db import DatabaseError
 from django.utils import timezone
 from watchdog.events import FileClosedEvent
 
+from cameras.ingest import ingest_process
 from cameras.management.commands.watch_cameras import Clock, Step
 from cameras.models import Ingest
-from cameras.services import ingest_process
 from cameras.watcher import CameraWatcher
 from homesec.core.services import heartbeat_beat
 from monitoring.selectors import readiness

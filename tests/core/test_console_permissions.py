@@ -17,8 +17,8 @@ from django.contrib.auth.models import Group, Permission
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
+from alerts.engine import alerts_evaluate
 from alerts.models import AlertRule, Channel, Household, ModeScheduleEntry, Notification
-from alerts.services import alerts_evaluate
 from cameras.ftp import ftp_account_create
 from cameras.models import Camera, Ingest, Zone
 from detections.models import Clip, DetectionRun
@@ -38,7 +38,7 @@ def world(django_user_model, receiver):
     """At least one row of every model the console shows."""
     from django_q.models import OrmQ, Schedule, Task
 
-    from events.assessment import DEFAULT_LEVELS
+    from events.selectors import DEFAULT_LEVELS
 
     for name, minimum in DEFAULT_LEVELS:
         SeverityLevel.objects.get_or_create(name=name, defaults={"min_score": minimum})
@@ -67,7 +67,7 @@ def world(django_user_model, receiver):
     run = DetectionRun.objects.create(ingest=failed, status="failed", queued_at=timezone.now())
     Clip.objects.create(ingest=ingest, size=1, queued_at=timezone.now(), transcode="failed")
     dead_letter_record(
-        key=f"detect:{run.pk}", task="detections.tasks.detect_replay", payload={"run_ids": [run.pk]}, error="refused"
+        key=f"detect:{run.pk}", task="detections.tasks.detection_replay", payload={"run_ids": [run.pk]}, error="refused"
     )
     ActivityCount.objects.create(camera=camera, hour_of_week=1, count=1)
     prompt = PromptVersion.objects.create(version=1, system_prompt="Be careful.")
@@ -81,12 +81,18 @@ def world(django_user_model, receiver):
     Breaker.objects.create(name="detector")
     now = timezone.now()
     Task.objects.create(
-        id="t1", name="done", func="events.tasks.event_assess", args=(event.pk,), started=now, stopped=now, success=True
+        id="t1",
+        name="done",
+        func="events.tasks.assessment_rules_due",
+        args=(event.pk,),
+        started=now,
+        stopped=now,
+        success=True,
     )
     Task.objects.create(
         id="t2",
         name="failed",
-        func="events.tasks.event_assess",
+        func="events.tasks.assessment_rules_due",
         args=(event.pk,),
         started=now,
         stopped=now,
@@ -234,7 +240,7 @@ def test_retrying_failed_work_from_the_console_queues_it_and_does_not_run_it_in_
     run = DetectionRun.objects.get(status="failed")
     client.post("/admin/detections/detectionrun/", {"action": "retry_failed", "_selected_action": [run.pk]})
     assert DetectionRun.objects.get(pk=run.pk).status == "failed"
-    assert ("detections.tasks.detect_replay", ({"run_ids": [run.pk]},)) in queues.queued("homesec")
+    assert ("detections.tasks.detection_replay", ({"run_ids": [run.pk]},)) in queues.queued("homesec")
 
 
 def test_a_channel_can_be_enabled_only_with_change_permission(world, looker, client):

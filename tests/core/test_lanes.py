@@ -9,12 +9,12 @@ from homesec.core.management.commands.run import process_specs
 from monitoring.selectors import process_roles
 
 ALERT_PATH = (
-    "events.tasks.event_assess",  # the fast path's assessment (rules, or the model within its budget)
+    "events.tasks.assessment_rules_due",  # the fast path's assessment (rules, or the model within its budget)
     "alerts.tasks.alerts_evaluate",  # the rule check
     "alerts.tasks.notifications_send",
     "alerts.tasks.notification_replay",
 )
-HEAVY = ("events.tasks.event_assess_llm", "events.tasks.prompt_replay", "detections.tasks.clip_transcode")
+HEAVY = ("events.tasks.assessment_llm_run", "events.tasks.prompt_replay_run", "detections.tasks.clip_transcode")
 
 
 @pytest.mark.parametrize("task", ALERT_PATH)

@@ -7,8 +7,8 @@ import cv2
 import pytest
 from django.utils import timezone
 
+from cameras.ingest import ingest_process, ingest_register
 from cameras.models import Camera, Ingest, Zone
-from cameras.services import ingest_process, ingest_register
 from detections.backends import get_detector
 from detections.models import Clip, Detection, DetectionRun
 from detections.services import clip_transcode, detection_accept, detection_process, detection_replay, detection_sweep
@@ -209,7 +209,7 @@ def test_a_run_that_keeps_killing_its_worker_becomes_a_dead_letter_and_its_batch
     DetectionRun.objects.update(status="running", claimed_at=long_ago, queued_at=long_ago)  # their worker died
     queues.purge()
     detection_process(run_ids=run_ids)
-    assert sorted(queues.queued("homesec")) == sorted(("detections.tasks.detect_runs", ([pk],)) for pk in run_ids)
+    assert sorted(queues.queued("homesec")) == sorted(("detections.tasks.detection_process", ([pk],)) for pk in run_ids)
     for pk in mates:
         assert detection_process(run_ids=[pk]) == {"done": 1}
     # The killer took two more workers down (each re-claim counted a try) and is due again.

@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from cameras.services import ingest_process, ingest_register
+from cameras.ingest import ingest_process, ingest_register
 from detections.models import Clip
 from detections.services import clip_transcode, detection_accept, detection_process, detection_sweep
 from homesec.core.deadletters import dead_letter_replay

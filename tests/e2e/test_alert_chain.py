@@ -15,8 +15,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.utils import timezone
 
+from alerts.engine import alerts_evaluate
 from alerts.models import Alert, AlertCheck, AlertRule, Notification
-from alerts.services import alerts_evaluate
 from events.models import Event
 from tests.alerts.factory import assessed_event, webhook_channel
 from tests.alerts.servers import Receiver, Subscriber

@@ -23,15 +23,19 @@ from events.assessment import (
     event_assess,
     reassess_fallbacks,
 )
+from events.grouping import event_add_detections, event_close, event_sweep
 from events.models import Event
-from events.services import event_add_detections, event_close, event_sweep
 from homesec.core.breaker import breaker_failure
 from homesec.core.models import LiveMessage
 from tests.conftest import wait_for
 from tests.events.fake_llm import GOOD, FakeLLM
 
 pytestmark = pytest.mark.django_db(transaction=True)
-ASSESS, ASSESS_LLM, CHECK = "events.tasks.event_assess", "events.tasks.event_assess_llm", "alerts.tasks.alerts_evaluate"
+ASSESS, ASSESS_LLM, CHECK = (
+    "events.tasks.assessment_rules_due",
+    "events.tasks.assessment_llm_run",
+    "alerts.tasks.alerts_evaluate",
+)
 _n = count(1)
 
 

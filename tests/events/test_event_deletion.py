@@ -7,13 +7,13 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from alerts.engine import alerts_evaluate
 from alerts.models import Alert, AlertCheck, AlertRule
-from alerts.services import alerts_evaluate
 from cameras.models import Ingest
 from cameras.watcher import CameraWatcher
 from detections.models import Detection
+from events.grouping import event_sweep
 from events.models import Event
-from events.services import event_sweep
 from tests.alerts.factory import assessed_event, webhook_channel
 from tests.cameras.corpus import good_jpeg
 
@@ -62,7 +62,7 @@ def test_a_deleted_ingest_is_not_taken_again_by_the_rescan(admin_client, setting
     settings.CAMERA_ROOT = tmp_path / "cameras"
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.INGEST_NEXT_STAGE = ""
-    from cameras.services import ingest_process, ingest_register
+    from cameras.ingest import ingest_process, ingest_register
 
     path = good_jpeg(settings.CAMERA_ROOT / "porch" / "snap.jpg")
     ids = ingest_register(paths=[path])

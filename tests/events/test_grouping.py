@@ -9,8 +9,8 @@ from django.db import connection
 
 from cameras.models import Camera, Ingest
 from detections.models import Detection
+from events.grouping import event_add_detections, event_close_due
 from events.models import Event
-from events.services import event_add_detections, event_close_due
 
 pytestmark = pytest.mark.django_db(transaction=True)
 T0 = datetime(2026, 11, 24, 3, 0, 0, tzinfo=UTC)
@@ -152,7 +152,7 @@ def test_concurrent_workers_never_open_two_events_for_one_camera():
 
 
 def test_the_sweep_groups_detections_whose_task_was_lost_and_resends_pending_assessments(settings):
-    from events.services import event_sweep
+    from events.grouping import event_sweep
 
     settings.INGEST_STALE_S = 60
     upload(T0)  # its detections were stored, but the hand-off to events never ran

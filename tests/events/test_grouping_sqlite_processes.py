@@ -22,7 +22,7 @@ for n in range(24):
 WORK = """
 import sys, time
 from datetime import UTC, datetime, timedelta
-from events.services import event_add_detections
+from events.grouping import event_add_detections
 start = float(sys.argv[-1])
 time.sleep(max(0, start - time.time()))
 for pk in range(int(sys.argv[-3]), 25, int(sys.argv[-2])):

@@ -133,7 +133,7 @@ def test_fallbacks_are_reassessed_by_the_llm_once_it_answers_again(llm, event, s
     assert event_assess(event_id=event.pk).assessment_state == "fallback"
     assert reassess_fallbacks() == 1
     assert reassess_fallbacks() == 0  # not re-sent again within a minute
-    tasks.event_assess_llm(event.pk)  # the task the clock's job sent
+    tasks.assessment_llm_run(event.pk)  # the task the clock's job sent
     event.refresh_from_db()
     assert (event.analyzer, event.assessment_state, event.risk_score) == ("llm", "assessed", 72)
 

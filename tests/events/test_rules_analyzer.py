@@ -6,8 +6,9 @@ import pytest
 
 from cameras.models import Camera
 from events.analyzers.rules import WEIGHTS, Facts, assess
-from events.assessment import event_assess, risk_level_for
+from events.assessment import event_assess
 from events.models import Event, SeverityLevel
+from events.selectors import risk_level_for
 
 WEEK = 30.0  # days of history: enough to know the usual activity
 

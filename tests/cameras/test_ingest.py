@@ -10,16 +10,9 @@ from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 
+from cameras.ingest import ingest_claim_for_stage, ingest_process, ingest_register, ingest_replay, ingest_sweep
 from cameras.models import Camera, Ingest
-from cameras.services import (
-    camera_get_or_create_for_folder,
-    camera_normalise_id,
-    ingest_claim_for_stage,
-    ingest_process,
-    ingest_register,
-    ingest_replay,
-    ingest_sweep,
-)
+from cameras.services import camera_get_or_create_for_folder, camera_normalise_id
 from homesec.core.models import DeadLetter
 from tests.cameras.corpus import good_jpeg
 
