@@ -4,93 +4,41 @@ dismiss), every notification and attempt, the household's mode and its members."
 
 from __future__ import annotations
 
-import json
-
-from django import forms
 from django.contrib import admin, messages
-from django.contrib.auth import get_user_model
-from django.contrib.auth.admin import UserAdmin
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from alerts.delivery import REPLAY_TASK, channel_config, channel_send_test
+from alerts.delivery import REPLAY_TASK, channel_send_test
+from alerts.forms import AlertRuleForm, ChannelForm, ScheduleEntryForm, TestRuleForm
 from alerts.models import (
-    WEEKDAYS,
     Alert,
     AlertCheck,
     AlertRule,
     Channel,
     Household,
     MemberProfile,
-    Mode,
     ModeScheduleEntry,
     Notification,
     NotificationAttempt,
 )
 from alerts.selectors import household_mode, rule_test_against_events
-from alerts.services import alert_acknowledge, alert_dismiss, household_get_or_create, household_set_mode
-from alerts.transports import KINDS, get_transport
-from detections.models import CLASSES
-from events.selectors import level_names
-from homesec.core.admin import ReadOnlyAdmin
+from alerts.services import (
+    alert_acknowledge,
+    alert_dismiss,
+    alert_rule_save,
+    alert_rules_delete,
+    channel_enable,
+    channel_save,
+    household_default_rule_removed_set,
+    household_get_or_create,
+    household_set_mode,
+)
+from homesec.core.admin import MemberAdmin, ReadOnlyAdmin
 from homesec.core.tasks import enqueue
 
-DAY_CHOICES = [(i, name) for i, name in enumerate(WEEKDAYS)]
-
-
-class ListChoiceField(forms.TypedMultipleChoiceField):
-    """A JSON list of choices, shown as checkboxes."""
-
-    def __init__(self, *, choices, coerce=str, **kwargs):
-        super().__init__(choices=choices, coerce=coerce, required=False, widget=forms.CheckboxSelectMultiple, **kwargs)
-
-
-def _level_choices(blank: str) -> list[tuple[str, str]]:
-    return [("", blank)] + [(name, name) for name in level_names()]
-
-
 # --- Rules --------------------------------------------------------------------------------------
-
-
-class AlertRuleForm(forms.ModelForm):
-    classes = ListChoiceField(choices=[(c, c) for c in CLASSES], help_text="None ticked: any class.")
-    days = ListChoiceField(choices=DAY_CHOICES, coerce=int, help_text="None ticked: every day.")
-    modes = ListChoiceField(choices=Mode.choices, help_text="None ticked: every mode.")
-
-    class Meta:
-        model = AlertRule
-        fields = (
-            "name",
-            "enabled",
-            "severity",
-            "min_risk_score",
-            "min_level",
-            "cameras",
-            "zones",
-            "classes",
-            "min_confidence",
-            "days",
-            "start_time",
-            "end_time",
-            "modes",
-            "cooldown_s",
-            "dedup_key",
-            "all_channels",
-            "channels",
-        )
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["severity"] = forms.ChoiceField(
-            choices=_level_choices("the event's level"), required=False, help_text=self.fields["severity"].help_text
-        )
-        self.fields["min_level"] = forms.ChoiceField(choices=_level_choices("any level"), required=False)
-
-
-class TestRuleForm(forms.Form):
-    count = forms.IntegerField(min_value=1, max_value=1000, initial=50, label="Last N assessed events")
 
 
 @admin.register(AlertRule)
@@ -128,22 +76,13 @@ class AlertRuleAdmin(admin.ModelAdmin):
         return obj.is_default
 
     def save_model(self, request, obj, form, change):
-        if change and obj.managed:
-            obj.managed = False  # the operator changed it: it is theirs now
-        super().save_model(request, obj, form, change)
+        alert_rule_save(rule=obj, edited=change)
 
     def delete_model(self, request, obj):
-        self._note_default_removed([obj])
-        super().delete_model(request, obj)
+        alert_rules_delete(rules=[obj])
 
     def delete_queryset(self, request, queryset):
-        self._note_default_removed(queryset)
-        super().delete_queryset(request, queryset)
-
-    @staticmethod
-    def _note_default_removed(rules) -> None:
-        if any(rule.is_default for rule in rules):
-            Household.objects.filter(pk=household_get_or_create().pk).update(default_rule_removed=True)
+        alert_rules_delete(rules=queryset)
 
     @admin.action(description="Test this rule against the last N events", permissions=["view"])
     def test_against_events(self, request, queryset):
@@ -170,48 +109,6 @@ class AlertRuleAdmin(admin.ModelAdmin):
 # --- Channels -----------------------------------------------------------------------------------
 
 
-class ChannelForm(forms.ModelForm):
-    new_secret = forms.CharField(
-        required=False,
-        label="Secret",
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="Write-only: leave empty to keep the stored one. "
-        + " ".join(f"{kind}: {get_transport(kind).SECRET_HELP}" for kind in KINDS),
-    )
-    clear_secret = forms.BooleanField(required=False, label="Remove the stored secret")
-
-    class Meta:
-        model = Channel
-        fields = ("name", "kind", "enabled", "owner", "config")
-        help_texts = {
-            "config": "JSON. Examples — "
-            + "; ".join(f"{kind}: {json.dumps(get_transport(kind).EXAMPLE)}" for kind in KINDS)
-        }
-
-    def clean(self):
-        data = super().clean()
-        kind = data.get("kind")
-        if not kind or not isinstance(data.get("config"), dict):
-            return data
-        secret = "" if data.get("clear_secret") else data.get("new_secret") or self.instance.secrets.get("secret", "")
-        probe = Channel(kind=kind, config=data["config"], owner=data.get("owner"))
-        for problem in get_transport(kind).validate(channel_config(probe), secret):
-            self.add_error("config", problem)
-        return data
-
-    def save(self, commit=True):
-        channel = super().save(commit=False)
-        if self.cleaned_data.get("clear_secret"):
-            channel.secrets = {}
-        elif self.cleaned_data.get("new_secret"):
-            channel.secrets = {"secret": self.cleaned_data["new_secret"]}
-        if channel.enabled:
-            channel.disabled_reason = ""
-        if commit:
-            channel.save()
-        return channel
-
-
 @admin.register(Channel)
 class ChannelAdmin(admin.ModelAdmin):
     form = ChannelForm
@@ -235,6 +132,13 @@ class ChannelAdmin(admin.ModelAdmin):
     )
     actions = ("send_test", "enable")
 
+    def save_model(self, request, obj, form, change):
+        channel_save(
+            channel=obj,
+            new_secret=form.cleaned_data.get("new_secret") or "",
+            clear_secret=bool(form.cleaned_data.get("clear_secret")),
+        )
+
     @admin.display(description="stored secret")
     def secret(self, obj):
         return "set (hidden)" if obj.has_secret else "none"
@@ -254,7 +158,7 @@ class ChannelAdmin(admin.ModelAdmin):
 
     @admin.action(description="Enable (clears the reason it was disabled)", permissions=["change"])
     def enable(self, request, queryset):
-        count = queryset.update(enabled=True, disabled_reason="")
+        count = channel_enable(channel_ids=queryset.values_list("pk", flat=True))
         self.message_user(request, f"Enabled {count} channel(s). Replay their failed notifications under Dead letters.")
 
 
@@ -414,16 +318,9 @@ class HouseholdAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if "mode" in form.changed_data or not change:
             household_set_mode(mode=obj.mode, user=request.user)
-            obj.refresh_from_db()
-        Household.objects.filter(pk=obj.pk).update(default_rule_removed=obj.default_rule_removed)
-
-
-class ScheduleEntryForm(forms.ModelForm):
-    days = ListChoiceField(choices=DAY_CHOICES, coerce=int, help_text="None ticked: every day.")
-
-    class Meta:
-        model = ModeScheduleEntry
-        fields = ("days", "at", "mode", "enabled")
+        household_default_rule_removed_set(removed=obj.default_rule_removed)
+        obj.pk = household_get_or_create().pk  # the one row, whether this form added it or not
+        obj.refresh_from_db()
 
 
 @admin.register(ModeScheduleEntry)
@@ -440,10 +337,4 @@ class MemberProfileInline(admin.StackedInline):
     fields = ("email", "quiet_hours", "critical_breaks_through", "camera_min_risk", "time_zone")
 
 
-User = get_user_model()
-admin.site.unregister(User)
-
-
-@admin.register(User)
-class MemberAdmin(UserAdmin):
-    inlines = [*UserAdmin.inlines, MemberProfileInline]
+MemberAdmin.inlines.append(MemberProfileInline)  # a member's alert settings, on their user page

@@ -16,7 +16,6 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
-from events.selectors import level_names
 
 from alerts.matching import dedup_key
 from alerts.models import Alert, AlertCheck, AlertRule
@@ -24,6 +23,7 @@ from alerts.selectors import event_seen, household_mode, rule_match_event
 from alerts.services import notifications_create, rule_channels
 from cameras.models import Camera
 from events.models import Event
+from events.selectors import level_names
 from homesec.core.live import live_publish
 from homesec.core.tasks import enqueue
 

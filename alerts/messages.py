@@ -13,6 +13,7 @@ from django.utils import timezone
 from alerts.models import Alert, Notification
 from alerts.transports import Message
 from detections.models import Detection
+from detections.selectors import detection_key_frames
 
 SNAPSHOT_SALT = "homesec.alerts.snapshot"
 MAX_IMAGES = 4
@@ -47,14 +48,7 @@ def _snapshots(alert: Alert | None) -> list[Detection]:
     """The event's key frames, the most confident first, one per picture."""
     if alert is None or not alert.event_id:
         return []
-    frames, seen = [], set()
-    for detection in Detection.objects.filter(events=alert.event_id).exclude(thumbnail="").order_by("-confidence"):
-        if detection.thumbnail not in seen:
-            seen.add(detection.thumbnail)
-            frames.append(detection)
-        if len(frames) == MAX_IMAGES:
-            break
-    return frames
+    return detection_key_frames(event_id=alert.event_id, limit=MAX_IMAGES)
 
 
 def _read(path: str) -> bytes | None:

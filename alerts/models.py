@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
+from alerts.transports import TRANSPORTS
 from cameras.models import Camera, Zone, zone_or_household
 from detections.models import CLASSES
 from events.models import Event
@@ -78,11 +79,8 @@ class Channel(models.Model):
     """Where notifications go. `config` holds the settings shown in the console; `secrets`
     (a password, an HMAC secret, a token) are write-only: never shown, logged or returned."""
 
-    class Kind(models.TextChoices):
-        EMAIL = "email"
-        WEBHOOK = "webhook"
-        MQTT = "mqtt", "MQTT"
-        NTFY = "ntfy"
+    # One member per transport module (alerts/transports/__init__.py: TRANSPORTS).
+    Kind = models.TextChoices("Kind", [(kind.upper(), (kind, label)) for kind, label in TRANSPORTS.items()])
 
     name = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=8, choices=Kind.choices)

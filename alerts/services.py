@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 import shutil
-from datetime import timedelta
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -21,6 +23,7 @@ from alerts.delivery import NOTIFY_TASK, alert_refresh_state
 from alerts.matching import in_quiet_hours
 from alerts.models import Alert, AlertRule, Channel, Household, MemberProfile, Notification
 from cameras.models import Camera
+from cameras.selectors import cameras_offline_watched
 from events.selectors import level_names
 from homesec.core.live import live_publish
 from homesec.core.tasks import enqueue
@@ -146,7 +149,7 @@ def system_alerts_check(*, now=None) -> list[Alert]:
     default rule's channels."""
     now = now or timezone.now()
     due = []  # (kind, dedup key with its period, title, camera)
-    for camera in Camera.objects.filter(status=Camera.Status.OFFLINE, offline_after_min__isnull=False):
+    for camera in cameras_offline_watched():
         since = (camera.last_seen_at or camera.created_at).isoformat()
         reason = camera.status_reason or "no uploads"
         due.append(
@@ -196,7 +199,7 @@ def household_get_or_create() -> Household:
     return Household.objects.get_or_create(pk=1)[0]
 
 
-def household_set_mode(*, mode: str, user=None, now=None) -> Household:
+def household_set_mode(*, mode: str, user: AbstractBaseUser | None = None, now: datetime | None = None) -> Household:
     """Set by hand: holds until the schedule's next switch."""
     household = household_get_or_create()
     Household.objects.filter(pk=1).update(
@@ -204,3 +207,52 @@ def household_set_mode(*, mode: str, user=None, now=None) -> Household:
     )
     household.refresh_from_db()
     return household
+
+
+def household_default_rule_removed_set(*, removed: bool) -> None:
+    """Remembers that the operator deleted the default rule, so the first-run setup does not
+    bring it back (alerts/setup.py: default_rule_ensure); unset, it comes back at the next
+    start."""
+    Household.objects.filter(pk=household_get_or_create().pk).update(default_rule_removed=removed)
+
+
+# --- Rules and channels, as the console edits them ----------------------------------------------
+
+
+def alert_rule_save(*, rule: AlertRule, edited: bool) -> AlertRule:
+    """A default rule the operator edited is theirs: setup no longer follows
+    HOMESEC_ALERT_MIN_LEVEL for it."""
+    if edited and rule.managed:
+        rule.managed = False
+    rule.save()
+    return rule
+
+
+def alert_rules_delete(*, rules: Iterable[AlertRule]) -> int:
+    """Deleting the default rule is remembered, so the next start does not recreate it."""
+    rules = list(rules)
+    if any(rule.is_default for rule in rules):
+        household_default_rule_removed_set(removed=True)
+    return AlertRule.objects.filter(pk__in=[rule.pk for rule in rules]).delete()[0]
+
+
+def channel_secret_set(*, channel: Channel, secret: str | None) -> None:
+    """Write-only: a new secret replaces the stored one, None removes it; the caller saves."""
+    channel.secrets = {"secret": secret} if secret else {}
+
+
+def channel_save(*, channel: Channel, new_secret: str = "", clear_secret: bool = False) -> Channel:
+    """Store what the console edited. An empty `new_secret` keeps the stored one; an enabled
+    channel has no reason to be disabled."""
+    if clear_secret or new_secret:
+        channel_secret_set(channel=channel, secret=None if clear_secret else new_secret)
+    if channel.enabled:
+        channel.disabled_reason = ""
+    channel.save()
+    return channel
+
+
+def channel_enable(*, channel_ids: Iterable[int]) -> int:
+    """Back in use, its reason to be disabled cleared. Its failed notifications stay failed
+    until the operator replays them (Dead letters)."""
+    return Channel.objects.filter(pk__in=list(channel_ids)).update(enabled=True, disabled_reason="")

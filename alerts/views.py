@@ -10,13 +10,13 @@ from django.http import FileResponse, Http404
 from django.views.decorators.http import require_GET
 
 from alerts.messages import snapshot_detection_id
-from detections.models import Detection
+from detections.selectors import detection_thumbnail
 
 
 @require_GET
 def snapshot(request, token: str):
     detection_id = snapshot_detection_id(token)
-    thumbnail = Detection.objects.filter(pk=detection_id).values_list("thumbnail", flat=True).first()
+    thumbnail = detection_thumbnail(detection_id=detection_id)
     if not thumbnail:
         raise Http404("no such snapshot, or the link has expired")
     root = settings.MEDIA_ROOT.resolve()

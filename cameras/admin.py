@@ -1,10 +1,10 @@
-from django import forms
 from django.contrib import admin
-from django.contrib.auth.hashers import make_password
 
+from cameras.forms import FtpAccountForm
+from cameras.ftp import ftp_account_save
 from cameras.ingest import INGEST_REPLAY_TASK, ingest_delete
 from cameras.models import Camera, FtpAccount, Ingest, Zone
-from homesec.core.admin import ReadOnlyAdmin
+from homesec.core.admin import BigTableAdmin
 from homesec.core.tasks import enqueue
 
 
@@ -48,11 +48,11 @@ class ZoneAdmin(admin.ModelAdmin):
 
 
 @admin.register(Ingest)
-class IngestAdmin(ReadOnlyAdmin):
+class IngestAdmin(BigTableAdmin):
     list_display = ("path", "camera", "status", "reason", "media_type", "arrived_at", "captured_at", "attempts")
-    list_filter = ("status", "media_type", "camera", "captured_from")
+    list_filter = ("status", "camera")
+    list_select_related = ("camera",)
     search_fields = ("path", "sha256", "reason")
-    date_hierarchy = "arrived_at"
     actions = ("replay",)
 
     @admin.action(description="Retry the selected failed ingests", permissions=["act"])
@@ -70,25 +70,6 @@ class IngestAdmin(ReadOnlyAdmin):
         ingest_delete(ingest_ids=list(queryset.values_list("pk", flat=True)))
 
 
-class FtpAccountForm(forms.ModelForm):
-    password = forms.CharField(
-        widget=forms.PasswordInput(render_value=False),
-        required=False,
-        strip=False,
-        help_text="Write-only. Leave empty to keep the current password.",
-    )
-
-    class Meta:
-        model = FtpAccount
-        fields = ("camera", "username", "enabled")
-
-    def clean(self):
-        data = super().clean()
-        if not self.instance.pk and not data.get("password"):
-            self.add_error("password", "A new account needs a password.")
-        return data
-
-
 @admin.register(FtpAccount)
 class FtpAccountAdmin(admin.ModelAdmin):
     form = FtpAccountForm
@@ -98,7 +79,4 @@ class FtpAccountAdmin(admin.ModelAdmin):
     readonly_fields = ("last_login_at",)
 
     def save_model(self, request, obj, form, change):
-        password = form.cleaned_data.get("password")
-        if password:
-            obj.password_hash = make_password(password)
-        super().save_model(request, obj, form, change)
+        ftp_account_save(account=obj, password=form.cleaned_data.get("password") or "")

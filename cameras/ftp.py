@@ -47,6 +47,14 @@ def ftp_account_create(*, camera: Camera, username: str, password: str) -> FtpAc
     return FtpAccount.objects.create(camera=camera, username=username, password_hash=make_password(password))
 
 
+def ftp_account_save(*, account: FtpAccount, password: str = "") -> FtpAccount:
+    """Store what the console edited; the password is write-only: empty keeps the stored hash."""
+    if password:
+        account.password_hash = make_password(password)
+    account.save()
+    return account
+
+
 class CameraAuthorizer:
     """Accounts from the FtpAccount table; each user's home is its camera's folder."""
 

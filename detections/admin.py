@@ -1,15 +1,16 @@
 from django.contrib import admin
 
-from detections.models import Clip, Detection, DetectionRun
+from detections.models import CLASSES, Clip, Detection, DetectionRun
 from detections.services import REPLAY_TASK
-from homesec.core.admin import ReadOnlyAdmin
+from homesec.core.admin import BigTableAdmin, ReadOnlyAdmin, fixed_choices
 from homesec.core.tasks import enqueue
 
 
 @admin.register(DetectionRun)
-class DetectionRunAdmin(ReadOnlyAdmin):
+class DetectionRunAdmin(BigTableAdmin):
     list_display = ("ingest", "status", "backend", "frames", "inference_ms", "attempts", "deferrals", "error")
-    list_filter = ("status", "backend")
+    list_filter = ("status",)
+    list_select_related = ("ingest",)
     search_fields = ("ingest__path", "error")
     actions = ("retry_failed",)
 
@@ -23,11 +24,11 @@ class DetectionRunAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Detection)
-class DetectionAdmin(ReadOnlyAdmin):
+class DetectionAdmin(BigTableAdmin):
     list_display = ("captured_at", "camera", "label", "confidence", "zones", "frame_offset_s", "thumbnail")
-    list_filter = ("label", "camera")
+    list_filter = (("label", fixed_choices(CLASSES)), "camera")
+    list_select_related = ("camera",)
     search_fields = ("ingest__path", "label")
-    date_hierarchy = "captured_at"
 
 
 @admin.register(Clip)

@@ -30,7 +30,7 @@ class DetectionRun(models.Model):
     backend = models.CharField(max_length=20, blank=True)
     frames = models.PositiveSmallIntegerField(default=0)
     inference_ms = models.FloatField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)  # the console lists runs newest first
 
     class Meta:
         ordering = ["-created_at"]

@@ -9,7 +9,8 @@ from events.assessment import (
     prompt_version_save,
 )
 from events.models import ActivityCount, Event, PromptReplay, PromptVersion, SeverityLevel
-from events.services import event_delete
+from events.selectors import event_ids_recently_assessed, prompt_version_newest
+from events.services import REVIEW_FIELDS, event_delete, event_review
 from homesec.core.admin import ReadOnlyAdmin
 
 
@@ -31,7 +32,6 @@ class EventAdmin(admin.ModelAdmin):
     list_filter = ("status", "close_reason", "late", "camera")
     search_fields = ("camera__name", "zones")
     date_hierarchy = "started_at"
-    review_fields = ("reviewed", "review_notes", "feedback", "expected_level")
     actions = ("replay_with_newest_prompt",)
 
     def has_add_permission(self, request):
@@ -39,7 +39,12 @@ class EventAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         # Everything but the review is the system's record.
-        return [f.name for f in Event._meta.fields if f.name not in self.review_fields] + ["detections"]
+        return [f.name for f in Event._meta.fields if f.name not in REVIEW_FIELDS] + ["detections"]
+
+    def save_model(self, request, obj, form, change):
+        event_review(
+            event=obj, **{name: form.cleaned_data[name] for name in REVIEW_FIELDS if name in form.cleaned_data}
+        )
 
     def delete_model(self, request, obj):
         event_delete(event=obj)
@@ -52,7 +57,7 @@ class EventAdmin(admin.ModelAdmin):
         description="Replay the newest prompt version on these events (changes nothing)", permissions=["change"]
     )
     def replay_with_newest_prompt(self, request, queryset):
-        prompt = PromptVersion.objects.order_by("-version").first()
+        prompt = prompt_version_newest()
         if prompt is None:
             self.message_user(request, "There is no prompt version yet.", messages.WARNING)
             return
@@ -103,7 +108,7 @@ class PromptVersionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Replay on the 50 most recent assessed events (changes nothing)", permissions=["change"])
     def replay_recent(self, request, queryset):
-        ids = list(Event.objects.exclude(risk_score=None).order_by("-started_at").values_list("pk", flat=True)[:50])
+        ids = event_ids_recently_assessed(limit=50)
         for prompt in queryset:
             prompt_replay_start(prompt=prompt, event_ids=ids)
         self.message_user(request, f"Replaying {queryset.count()} version(s) on {len(ids)} event(s).")

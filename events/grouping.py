@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -18,6 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from detections.models import Detection
+from detections.selectors import detections_ungrouped, ingest_ids_ungrouped
 from events.assessment import activity_count_add, assessment_request, assessment_sweep
 from events.models import Event
 from homesec.core.live import live_publish
@@ -33,15 +35,15 @@ def _idle() -> timedelta:
     return timedelta(seconds=settings.EVENT_IDLE_S)
 
 
-def _due(now) -> Q:
+def _due(now: datetime) -> Q:
     return Q(started_at__lte=now - _window()) | Q(last_detection_at__lte=now - _idle())
 
 
-def _close_reason(event: Event, now) -> str:
+def _close_reason(event: Event, now: datetime) -> str:
     return Event.CloseReason.WINDOW if event.started_at <= now - _window() else Event.CloseReason.IDLE
 
 
-def event_close(*, event: Event, reason: str, now) -> bool:
+def event_close(*, event: Event, reason: str, now: datetime) -> bool:
     """Close an open event; False when it was closed already (by another worker)."""
     closed = Event.objects.filter(pk=event.pk, status=Event.Status.OPEN).update(
         status=Event.Status.CLOSED, close_reason=reason, ended_at=now
@@ -56,10 +58,10 @@ def event_close(*, event: Event, reason: str, now) -> bool:
     return bool(closed)
 
 
-def event_close_due(*, now=None) -> list[int]:
+def event_close_due(*, now: datetime | None = None) -> list[int]:
     """The clock's job: close every open event whose window or idle time has passed."""
     now = now or timezone.now()
-    closed = []
+    closed: list[int] = []
     for event in Event.objects.filter(_due(now), status=Event.Status.OPEN):
         reason = _close_reason(event, now)
         with transaction.atomic():
@@ -68,7 +70,7 @@ def event_close_due(*, now=None) -> list[int]:
     return closed
 
 
-def _open_event(camera_id: str, now, *, late: bool) -> Event:
+def _open_event(camera_id: str, now: datetime, *, late: bool) -> Event:
     """The camera's open event, closing an expired one first, or a new one."""
     current = Event.objects.filter(camera_id=camera_id, status=Event.Status.OPEN).first()
     if current is not None:
@@ -103,17 +105,13 @@ def _open_event(camera_id: str, now, *, late: bool) -> Event:
     return event
 
 
-def event_add_detections(*, ingest_ids: list[int], now=None) -> list[int]:
+def event_add_detections(*, ingest_ids: list[int], now: datetime | None = None) -> list[int]:
     """Put the detections of these ingests into their cameras' events. Idempotent: a
     detection already in an event is not added again."""
     now = now or timezone.now()
     late_after = timedelta(minutes=settings.LATE_AFTER_MIN)
-    touched = []
-    detections = (
-        Detection.objects.filter(ingest_id__in=ingest_ids, events__isnull=True)
-        .select_related("ingest")
-        .order_by("ingest__arrived_at", "pk")
-    )
+    touched: list[int] = []
+    detections = detections_ungrouped(ingest_ids=ingest_ids)
     by_camera: dict[str, list[Detection]] = {}
     for detection in detections:
         by_camera.setdefault(detection.camera_id, []).append(detection)
@@ -147,7 +145,7 @@ def event_add_detections(*, ingest_ids: list[int], now=None) -> list[int]:
     return touched
 
 
-def _add(event: Event, batch: list[Detection], now) -> None:
+def _add(event: Event, batch: list[Detection], now: datetime) -> None:
     """Link the batch and count the event again from its links, inside the event's lock: a
     detection two workers both read as ungrouped (the sweep and a late task) is linked and
     counted once."""
@@ -157,7 +155,7 @@ def _add(event: Event, batch: list[Detection], now) -> None:
         event_close(event=event, reason=Event.CloseReason.FULL, now=now)
 
 
-def recount(event: Event, **more) -> int:
+def recount(event: Event, **more: Any) -> int:
     """The event's counts, classes, zones and capture times, from the detections it links."""
     linked = list(event.detections.values_list("label", "confidence", "zones", "captured_at"))
     captured = [at for *_, at in linked]
@@ -173,16 +171,12 @@ def recount(event: Event, **more) -> int:
     return len(linked)
 
 
-def event_sweep(*, now=None) -> dict[str, int]:
+def event_sweep(*, now: datetime | None = None) -> dict[str, int]:
     """Re-send what a lost task left undone: detections that never joined an event, and
     assessments (events/assessment.py assessment_sweep)."""
     now = now or timezone.now()
     stale = now - timedelta(seconds=settings.INGEST_STALE_S)
-    orphans = list(
-        Detection.objects.filter(events__isnull=True, created_at__lt=stale)
-        .values_list("ingest_id", flat=True)
-        .distinct()[:1000]
-    )
+    orphans = ingest_ids_ungrouped(before=stale)
     if orphans:
         event_add_detections(ingest_ids=orphans, now=now)
     return {"detections": len(orphans), "assessments": assessment_sweep(now=now)}

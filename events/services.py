@@ -1,5 +1,6 @@
 """Writes on events besides grouping and assessing them (events/grouping.py,
-events/assessment.py): deleting, and taking in the deletion of uploads."""
+events/assessment.py): the household's review, deleting, and taking in the deletion of
+uploads."""
 
 from __future__ import annotations
 
@@ -9,6 +10,20 @@ from detections.models import Detection
 from detections.services import detections_delete
 from events.grouping import recount
 from events.models import Event
+
+REVIEW_FIELDS = ("reviewed", "review_notes", "feedback", "expected_level")
+
+
+def event_review(*, event: Event, **review: object) -> Event:
+    """Store the household's review of an event (any of REVIEW_FIELDS). Only those columns
+    are written: the pipeline may re-assess the event while the review is being saved."""
+    unknown = set(review) - set(REVIEW_FIELDS)
+    if unknown:
+        raise ValueError(f"not review fields: {', '.join(sorted(unknown))}")
+    for name, value in review.items():
+        setattr(event, name, value)
+    event.save(update_fields=list(review))
+    return event
 
 
 def event_delete(*, event: Event) -> None:

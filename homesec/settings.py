@@ -10,9 +10,11 @@ import os
 import secrets
 import warnings
 from pathlib import Path
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
+from detections.backends import DETECTORS
 from homesec.core.files import make_folders, private_file, private_umask, sqlite_private
 from homesec.core.net import trusted_proxies_parse
 from homesec.env import (
@@ -189,7 +191,7 @@ if USING_SQLITE:
 # --- Redis, tasks, live messages --------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
 
-Q_CLUSTER = {
+Q_CLUSTER: dict[str, Any] = {
     "name": "homesec",
     "workers": env_int("HOMESEC_WORKERS", 2, minimum=1, maximum=64),
     # A task never runs longer than `timeout`, and `retry` is larger, so the ORM broker
@@ -312,7 +314,7 @@ START_JOBS = ["alerts.setup.alerts_setup"]
 STOP_JOBS = ["alerts.transports.mqtt.presence_stop"]
 
 # --- Detection -----------------------------------------------------------------------------
-DETECTOR = env_choice("HOMESEC_DETECTOR", "opencv", ("opencv", "onnx", "http"))
+DETECTOR = env_choice("HOMESEC_DETECTOR", "opencv", tuple(DETECTORS))
 DETECTOR_MODEL = env_str("HOMESEC_DETECTOR_MODEL")
 DETECTOR_RUNTIME = env_choice("HOMESEC_DETECTOR_RUNTIME", "auto", ("auto", "opencv", "onnxruntime"))
 DETECTOR_INPUT_SIZE = env_int("HOMESEC_DETECTOR_INPUT_SIZE", 640, minimum=32, maximum=4096)

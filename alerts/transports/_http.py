@@ -8,7 +8,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 from django.conf import settings
 
-from alerts.transports import PermanentError, TransientError, short
+from alerts.transports.base import PermanentError, TransientError, short
 
 RETRYABLE = {408, 425, 429}
 

@@ -10,7 +10,7 @@ import smtplib
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 
-from alerts.transports import Message, PermanentError, TransientError, short
+from alerts.transports.base import Message, PermanentError, TransientError, short
 
 SECRET_HELP = "The SMTP password, when this channel names its own SMTP server; empty: HOMESEC_SMTP_PASSWORD."
 EXAMPLE = {"to": ["me@example.org"], "host": "", "port": 587, "username": "", "starttls": True}

@@ -24,7 +24,7 @@ from urllib.parse import unquote, urlsplit
 import paho.mqtt.client as mqtt
 from django.conf import settings
 
-from alerts.transports import Message, PermanentError, TransientError, short
+from alerts.transports.base import Message, PermanentError, TransientError, short
 
 logger = logging.getLogger(__name__)
 
@@ -163,21 +163,20 @@ class Presence:
         """Runs in the watcher's thread, where the database is used."""
         if not self.connected:
             return
-        from cameras.models import Camera
-        from events.models import Event
+        from cameras.selectors import camera_names
+        from events.selectors import camera_ids_assessed_since, event_latest_assessed
 
-        for camera_id, name in Camera.objects.values_list("pk", "name"):
+        for camera_id, name in camera_names().items():
             if camera_id not in self.announced:
                 topic, payload = discovery(self.config, camera_id, name)
                 self.client.publish(topic, json.dumps(payload), qos=1, retain=True)
                 self.announced.add(camera_id)
-        assessed = Event.objects.exclude(assessed_at=None).order_by("-assessed_at")
         if self.risk_since is None:
             cameras = self.announced
         else:
-            cameras = set(assessed.filter(assessed_at__gt=self.risk_since).values_list("camera_id", flat=True))
+            cameras = camera_ids_assessed_since(since=self.risk_since)
         for camera_id in sorted(cameras):
-            event = assessed.filter(camera_id=camera_id).first()
+            event = event_latest_assessed(camera_id=camera_id)
             if event is None:
                 continue
             state = {

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from alerts.transports import Message, PermanentError
 from alerts.transports._http import post
+from alerts.transports.base import Message, PermanentError
 
 SECRET_HELP = "An access token (tk_...) for a protected topic; empty for an open one."
 EXAMPLE = {"server": "https://ntfy.sh", "topic": "homesec-4f9c2a"}

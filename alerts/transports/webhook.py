@@ -7,8 +7,8 @@ import hashlib
 import hmac
 import json
 
-from alerts.transports import Message, PermanentError
 from alerts.transports._http import post
+from alerts.transports.base import Message, PermanentError
 
 SECRET_HELP = "The HMAC secret the receiver checks the signature with (required)."
 EXAMPLE = {"url": "https://home.example.org/api/webhook/homesec"}

@@ -1,15 +1,20 @@
-"""Detector backends, one module each, chosen by HOMESEC_DETECTOR."""
+"""Detector backends, one module each, chosen by HOMESEC_DETECTOR. `DETECTORS` is the one
+list of them: the setting's choices are read from it (this module imports nothing heavy, so
+the settings can)."""
 
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from detections.backends.base import Detector
+if TYPE_CHECKING:
+    from detections.backends.base import Detector
 
-REGISTRY = {
+# HOMESEC_DETECTOR value -> the backend's class. A new backend is a module and a line here.
+DETECTORS: dict[str, str] = {
     "opencv": "detections.backends.opencv.OpenCVDetector",
     "onnx": "detections.backends.onnx.OnnxDetector",
     "http": "detections.backends.http.HttpDetector",
@@ -19,4 +24,5 @@ REGISTRY = {
 @cache
 def get_detector(name: str | None = None) -> Detector:
     """One detector per process: models and HTTP connections are loaded once."""
-    return import_string(REGISTRY[name or settings.DETECTOR])()
+    detector: Detector = import_string(DETECTORS[name or settings.DETECTOR])()
+    return detector

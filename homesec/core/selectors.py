@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Q
+from django.db import connections
+from django.db.models import Model, Q
 from django.utils import timezone
 
 from homesec.core.models import ApiToken, Heartbeat, LiveMessage, LoginFailure
@@ -57,3 +58,16 @@ def live_message_list_after_or_in(*, after_id: int, ids: list[int], limit: int =
 def live_message_last_id() -> int:
     last = LiveMessage.objects.order_by("-id").values_list("id", flat=True).first()
     return last or 0
+
+
+def table_row_estimate(model: type[Model], *, using: str = "default") -> int | None:
+    """The planner's row count of a table (kept by autovacuum and ANALYZE): instant where
+    COUNT(*) reads the whole table. None where there is none: not PostgreSQL, or a table
+    never analysed."""
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [model._meta.db_table])
+        row = cursor.fetchone()
+    return int(row[0]) if row and row[0] >= 0 else None
