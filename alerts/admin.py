@@ -4,7 +4,11 @@ dismiss), every notification and attempt, the household's mode and its members."
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -35,7 +39,7 @@ from alerts.services import (
     household_get_or_create,
     household_set_mode,
 )
-from homesec.core.admin import MemberAdmin, ReadOnlyAdmin
+from homesec.core.admin import MemberAdmin, ReadOnlyAdmin, signed_in_user
 from homesec.core.tasks import enqueue
 
 # --- Rules --------------------------------------------------------------------------------------
@@ -72,20 +76,20 @@ class AlertRuleAdmin(admin.ModelAdmin):
     actions = ("test_against_events",)
 
     @admin.display(boolean=True, description="default")
-    def default(self, obj):
+    def default(self, obj: AlertRule) -> bool:
         return obj.is_default
 
-    def save_model(self, request, obj, form, change):
+    def save_model(self, request: HttpRequest, obj: AlertRule, form: Any, change: bool) -> None:
         alert_rule_save(rule=obj, edited=change)
 
-    def delete_model(self, request, obj):
+    def delete_model(self, request: HttpRequest, obj: AlertRule) -> None:
         alert_rules_delete(rules=[obj])
 
-    def delete_queryset(self, request, queryset):
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[AlertRule]) -> None:
         alert_rules_delete(rules=queryset)
 
     @admin.action(description="Test this rule against the last N events", permissions=["view"])
-    def test_against_events(self, request, queryset):
+    def test_against_events(self, request: HttpRequest, queryset: QuerySet[AlertRule]) -> TemplateResponse | None:
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one rule to test.", messages.WARNING)
             return None
@@ -132,7 +136,7 @@ class ChannelAdmin(admin.ModelAdmin):
     )
     actions = ("send_test", "enable")
 
-    def save_model(self, request, obj, form, change):
+    def save_model(self, request: HttpRequest, obj: Channel, form: Any, change: bool) -> None:
         channel_save(
             channel=obj,
             new_secret=form.cleaned_data.get("new_secret") or "",
@@ -140,15 +144,15 @@ class ChannelAdmin(admin.ModelAdmin):
         )
 
     @admin.display(description="stored secret")
-    def secret(self, obj):
+    def secret(self, obj: Channel) -> str:
         return "set (hidden)" if obj.has_secret else "none"
 
     @admin.display(description="disabled because / last error")
-    def trouble(self, obj):
+    def trouble(self, obj: Channel) -> str:
         return obj.disabled_reason or obj.last_error
 
     @admin.action(description="Send a test notification", permissions=["change"])
-    def send_test(self, request, queryset):
+    def send_test(self, request: HttpRequest, queryset: QuerySet[Channel]) -> None:
         for channel in queryset:
             sent = channel_send_test(channel=channel)
             if sent.ok:
@@ -157,7 +161,7 @@ class ChannelAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{channel}: test failed: {sent.error}", messages.ERROR)
 
     @admin.action(description="Enable (clears the reason it was disabled)", permissions=["change"])
-    def enable(self, request, queryset):
+    def enable(self, request: HttpRequest, queryset: QuerySet[Channel]) -> None:
         count = channel_enable(channel_ids=queryset.values_list("pk", flat=True))
         self.message_user(request, f"Enabled {count} channel(s). Replay their failed notifications under Dead letters.")
 
@@ -173,7 +177,7 @@ class NotificationInline(admin.TabularInline):
     readonly_fields = fields
     show_change_link = True
 
-    def has_add_permission(self, request, obj=None):
+    def has_add_permission(self, request: HttpRequest, obj: Notification | None = None) -> bool:
         return False
 
 
@@ -211,7 +215,7 @@ class AlertAdmin(ReadOnlyAdmin):
     actions = ("acknowledge", "dismiss")
 
     @admin.display(description="event")
-    def event_link(self, obj):
+    def event_link(self, obj: Alert) -> str:
         if not obj.event_id:
             return "—"
         return format_html(
@@ -219,13 +223,13 @@ class AlertAdmin(ReadOnlyAdmin):
         )
 
     @admin.action(description="Acknowledge (seen and handled; no more reminders)", permissions=["act"])
-    def acknowledge(self, request, queryset):
-        count = sum(alert_acknowledge(alert=alert, user=request.user) for alert in queryset)
+    def acknowledge(self, request: HttpRequest, queryset: QuerySet[Alert]) -> None:
+        count = sum(alert_acknowledge(alert=alert, user=signed_in_user(request)) for alert in queryset)
         self.message_user(request, f"Acknowledged {count} alert(s).")
 
     @admin.action(description="Dismiss (not worth acting on; no more reminders)", permissions=["act"])
-    def dismiss(self, request, queryset):
-        count = sum(alert_dismiss(alert=alert, user=request.user) for alert in queryset)
+    def dismiss(self, request: HttpRequest, queryset: QuerySet[Alert]) -> None:
+        count = sum(alert_dismiss(alert=alert, user=signed_in_user(request)) for alert in queryset)
         self.message_user(request, f"Dismissed {count} alert(s).")
 
 
@@ -236,7 +240,7 @@ class AttemptInline(admin.TabularInline):
     fields = ("number", "at", "ok", "status_code", "latency_ms", "error")
     readonly_fields = fields
 
-    def has_add_permission(self, request, obj=None):
+    def has_add_permission(self, request: HttpRequest, obj: NotificationAttempt | None = None) -> bool:
         return False
 
 
@@ -270,7 +274,7 @@ class NotificationAdmin(ReadOnlyAdmin):
     @admin.action(
         description="Send the selected failed notifications again (same idempotency keys)", permissions=["act"]
     )
-    def replay_failed(self, request, queryset):
+    def replay_failed(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
         # Queued on the alert lane: a receiver that hangs never holds up a console page.
         ids = list(queryset.filter(status=Notification.Status.FAILED, test=False).values_list("pk", flat=True))
         if ids:
@@ -301,23 +305,23 @@ class HouseholdAdmin(admin.ModelAdmin):
     readonly_fields = ("mode_now", "mode_set_at", "mode_set_by")
 
     @admin.display(description="mode in effect now")
-    def mode_now(self, obj):
+    def mode_now(self, obj: Household) -> str:
         now = household_mode(now=timezone.now())
         return f"{now.mode} ({now.source})"
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return not Household.objects.exists()
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: Household | None = None) -> bool:
         return False
 
-    def changelist_view(self, request, extra_context=None):
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         household_get_or_create()  # the one row exists from the first visit
         return super().changelist_view(request, extra_context)
 
-    def save_model(self, request, obj, form, change):
+    def save_model(self, request: HttpRequest, obj: Household, form: Any, change: bool) -> None:
         if "mode" in form.changed_data or not change:
-            household_set_mode(mode=obj.mode, user=request.user)
+            household_set_mode(mode=obj.mode, user=signed_in_user(request))
         household_default_rule_removed_set(removed=obj.default_rule_removed)
         obj.pk = household_get_or_create().pk  # the one row, whether this form added it or not
         obj.refresh_from_db()

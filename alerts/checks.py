@@ -4,12 +4,16 @@ know stops homesec at start with what is wrong."""
 
 from __future__ import annotations
 
-from django.core.checks import Error, Warning, register
+from collections.abc import Sequence
+from typing import Any
+
+from django.apps import AppConfig
+from django.core.checks import CheckMessage, Error, Warning, register
 from django.db import DatabaseError
 
 
 @register()
-def environment_channels_check(app_configs, **kwargs):
+def environment_channels_check(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
     """A warning per bad channel variable, naming it: that channel stays disabled with the
     reason, and homesec starts with the others (one bad value must not silence them all)."""
     from alerts.setup import environment_channels
@@ -22,7 +26,9 @@ def environment_channels_check(app_configs, **kwargs):
 
 
 @register(deploy=False)
-def alert_min_level_check(app_configs, databases=None, **kwargs):
+def alert_min_level_check(
+    app_configs: Sequence[AppConfig] | None, databases: Sequence[str] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
     from django.conf import settings
 
     from events.selectors import level_names

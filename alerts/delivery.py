@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db.models import F, Min, Q
@@ -31,17 +32,17 @@ NOTIFY_TASK = "alerts.tasks.notifications_send"
 REPLAY_TASK = "alerts.tasks.notification_replay"
 
 
-def channel_config(channel: Channel) -> dict:
+def channel_config(channel: Channel) -> dict[str, Any]:
     """A member's email channel without addresses of its own goes to the member."""
     config = dict(channel.config)
     if channel.kind == Channel.Kind.EMAIL and channel.owner_id and not config.get("to"):
         profile = MemberProfile.objects.filter(user_id=channel.owner_id).first()
-        address = (profile.email if profile else "") or channel.owner.email
+        address = (profile.email if profile else "") or (channel.owner.email if channel.owner else "")
         config["to"] = [address] if address else []
     return config
 
 
-def notifications_send(*, notification_ids: list[int], now=None) -> dict[str, int]:
+def notifications_send(*, notification_ids: list[int], now: datetime | None = None) -> dict[str, int]:
     counts: dict[str, int] = {}
     for pk in notification_ids:
         outcome = notification_send(notification_id=pk, now=now)
@@ -49,7 +50,7 @@ def notifications_send(*, notification_ids: list[int], now=None) -> dict[str, in
     return counts
 
 
-def notification_send(*, notification_id: int, now=None) -> str:
+def notification_send(*, notification_id: int, now: datetime | None = None) -> str:
     """One attempt, if the notification is due and nobody else is at it. A worker that
     died mid-send used up a try (the receiver may have had it: the same id goes again)."""
     now = now or timezone.now()
@@ -95,7 +96,9 @@ def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 2)
 
 
-def _attempt(notification: Notification, *, ok: bool, latency: float, now, exc: DeliveryError | None = None) -> None:
+def _attempt(
+    notification: Notification, *, ok: bool, latency: float, now: datetime, exc: DeliveryError | None = None
+) -> None:
     NotificationAttempt.objects.create(
         notification=notification,
         number=notification.attempt_log.count() + 1,
@@ -107,7 +110,7 @@ def _attempt(notification: Notification, *, ok: bool, latency: float, now, exc: 
     )
 
 
-def _delivered(notification: Notification, latency: float, now) -> str:
+def _delivered(notification: Notification, latency: float, now: datetime) -> str:
     """`now` is when the attempt began (claimed_at keeps it); delivered_at is when the
     receiver took it."""
     _attempt(notification, ok=True, latency=latency, now=now)
@@ -123,7 +126,7 @@ def _delivered(notification: Notification, latency: float, now) -> str:
     return "delivered"
 
 
-def _failed_attempt(notification: Notification, exc: DeliveryError, latency: float, now) -> str:
+def _failed_attempt(notification: Notification, exc: DeliveryError, latency: float, now: datetime) -> str:
     _attempt(notification, ok=False, latency=latency, now=now, exc=exc)
     error = short(exc, 500)
     Channel.objects.filter(pk=notification.channel_id).update(last_error=error, last_error_at=now)
@@ -137,7 +140,7 @@ def _failed_attempt(notification: Notification, exc: DeliveryError, latency: flo
             Channel.objects.filter(pk=notification.channel_id).update(enabled=False, disabled_reason=reason[:500])
             logger.warning("channel %s disabled: %s", notification.channel.name, error)
         return _give_up(notification, error, latency)
-    if exc.status_code == 429:
+    if isinstance(exc, TransientError) and exc.status_code == 429:
         wait = exc.retry_after if exc.retry_after is not None else backoff_delay(notification.deferrals + 1)
         if notification.deferred_s + wait > settings.NOTIFY_MAX_WAIT_MIN * 60:
             return _give_up(notification, f"still rate-limited after {notification.deferred_s:.0f} s: {error}", latency)
@@ -153,7 +156,7 @@ def _failed_attempt(notification: Notification, exc: DeliveryError, latency: flo
     tries = notification.attempts + 1
     if tries >= settings.NOTIFY_TRIES:
         return _give_up(notification, error, latency)
-    wait = max(backoff_delay(tries), exc.retry_after or 0)
+    wait = max(backoff_delay(tries), (exc.retry_after if isinstance(exc, TransientError) else None) or 0)
     row.update(
         status=Notification.Status.PENDING,
         attempts=tries,
@@ -180,10 +183,12 @@ def _give_up(notification: Notification, error: str, latency: float | None) -> s
     return "failed"
 
 
-def alert_refresh_state(*, alert_id: int) -> None:
+def alert_refresh_state(*, alert_id: int | None) -> None:
     """Delivered once any channel delivered; failed when none can (every one failed, or
     there was nobody to notify); pending while any is still trying. An acknowledged or
-    dismissed alert keeps its state."""
+    dismissed alert keeps its state. A console test has no alert (None): nothing to do."""
+    if alert_id is None:
+        return
     rows = list(Notification.objects.filter(alert_id=alert_id).values_list("status", "error"))
     statuses = {status for status, _ in rows}
     if Notification.Status.DELIVERED in statuses:
@@ -203,7 +208,7 @@ def alert_refresh_state(*, alert_id: int) -> None:
     ).update(state=state, state_reason=reason[:500], delivered_at=delivered_at["delivered_at__min"])
 
 
-def notification_sweep(*, now=None) -> int:
+def notification_sweep(*, now: datetime | None = None) -> int:
     """A clock job: send again what is due (retries, waits that ended), what nobody took,
     and what a dead worker left half-sent."""
     now = now or timezone.now()
@@ -215,7 +220,7 @@ def notification_sweep(*, now=None) -> int:
     return len(ids)
 
 
-def notification_replay(*, notification_ids: list[int], now=None) -> dict[str, int]:
+def notification_replay(*, notification_ids: list[int], now: datetime | None = None) -> dict[str, int]:
     """The operator's replay of failed notifications: fresh tries, the same ids (and so the
     same idempotency keys). Rows that did not fail are left alone."""
     now = now or timezone.now()
@@ -231,7 +236,7 @@ def notification_replay(*, notification_ids: list[int], now=None) -> dict[str, i
     return notifications_send(notification_ids=notification_ids, now=now)
 
 
-def channel_send_test(*, channel: Channel, now=None) -> Notification:
+def channel_send_test(*, channel: Channel, now: datetime | None = None) -> Notification:
     """The console's "send a test": one attempt, now, recorded like any other."""
     now = now or timezone.now()
     notification = Notification.objects.create(channel=channel, test=True, queued_at=now, created_at=now)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -39,7 +40,7 @@ def _rank(level: str, levels: list[str]) -> int:
 # --- Checking an assessment ------------------------------------------------------------------------------
 
 
-def alerts_evaluate(*, event_id: int, now=None) -> list[Alert]:
+def alerts_evaluate(*, event_id: int, now: datetime | None = None) -> list[Alert]:
     """Check the event's current assessment against every rule, once."""
     now = now or timezone.now()
     with transaction.atomic():
@@ -79,14 +80,14 @@ def alerts_evaluate(*, event_id: int, now=None) -> list[Alert]:
     return alerts
 
 
-def _quiet_outcome(decisions: list[dict]) -> str:
+def _quiet_outcome(decisions: list[dict[str, Any]]) -> str:
     if not decisions:
         return "no rule to check"
     first = next((d for d in decisions if d["result"] == "suppressed"), decisions[0])
     return f"no alert: {first['why']}"[:300]
 
 
-def _gate(event: Event, now, levels: list[str]) -> str:
+def _gate(event: Event, now: datetime, levels: list[str]) -> str:
     """Why this assessment may not alert at all, or ''."""
     if event.late:
         return "late event (uploads from a backlog): shown, never alerted"
@@ -103,7 +104,7 @@ def _gate(event: Event, now, levels: list[str]) -> str:
     return ""
 
 
-def _decide(event: Event, now) -> tuple[list[dict], list[Alert]]:
+def _decide(event: Event, now: datetime) -> tuple[list[dict[str, Any]], list[Alert]]:
     levels = level_names()
     rules = list(AlertRule.objects.prefetch_related("cameras", "zones"))
     gate = _gate(event, now, levels)
@@ -112,7 +113,8 @@ def _decide(event: Event, now) -> tuple[list[dict], list[Alert]]:
         return [{"rule": name, "result": "not checked", "why": gate} for name in names], []
     mode = household_mode(now=now)
     seen = event_seen(event)
-    decisions, alerts = [], []
+    decisions: list[dict[str, Any]] = []
+    alerts: list[Alert] = []
     for rule in rules:
         if not rule.enabled:
             decisions.append({"rule": rule.name, "result": "off", "why": "the rule is disabled"})
@@ -151,7 +153,7 @@ def _decide(event: Event, now) -> tuple[list[dict], list[Alert]]:
     return decisions, alerts
 
 
-def _repeat(rule: AlertRule, event: Event, key: str, levels: list[str], now) -> tuple[str, bool]:
+def _repeat(rule: AlertRule, event: Event, key: str, levels: list[str], now: datetime) -> tuple[str, bool]:
     """(why not, '' to fire; and whether firing is an escalation). Only a higher level
     alerts again for the same event, and it does so even inside the cooldown."""
     rank = _rank(event.risk_level, levels)

@@ -4,6 +4,8 @@ receiver or a phone can fetch the picture without a homesec login, and only that
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.core import signing
 from django.template.loader import render_to_string
@@ -25,7 +27,7 @@ def snapshot_token(detection_id: int) -> str:
 
 def snapshot_detection_id(token: str) -> int | None:
     try:
-        value = signing.loads(token, salt=SNAPSHOT_SALT, max_age=settings.SNAPSHOT_LINK_DAYS * 86400)
+        value = signing.loads(token, salt=SNAPSHOT_SALT, max_age=timedelta(days=settings.SNAPSHOT_LINK_DAYS))
     except signing.BadSignature:
         return None
     return value if isinstance(value, int) else None
@@ -99,7 +101,7 @@ def message_for(notification: Notification) -> Message:
         "reminder": notification.round,
     }
     subject = " ".join(render_to_string("alerts/subject.txt", context).split())
-    kind = "test" if notification.test else alert.kind
+    kind = "test" if notification.test or alert is None else alert.kind
     data = {
         "idempotency_key": str(notification.pk),
         "notification": notification.pk,

@@ -3,6 +3,8 @@ carry them, and one row per notification and per delivery attempt."""
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -22,17 +24,17 @@ class Mode(models.TextChoices):
     NIGHT = "night"
 
 
-def validate_days(value) -> None:
+def validate_days(value: object) -> None:
     if not isinstance(value, list) or any(not isinstance(d, int) or not 0 <= d <= 6 for d in value):
         raise ValidationError("Give a list of weekdays as numbers, 0 = Monday ... 6 = Sunday (empty: every day).")
 
 
-def validate_modes(value) -> None:
+def validate_modes(value: object) -> None:
     if not isinstance(value, list) or any(m not in Mode.values for m in value):
         raise ValidationError(f"Give a list of modes out of {', '.join(Mode.values)} (empty: every mode).")
 
 
-def validate_classes(value) -> None:
+def validate_classes(value: object) -> None:
     if not isinstance(value, list) or any(c not in CLASSES for c in value):
         raise ValidationError(f"Give a list of classes out of {', '.join(CLASSES)} (empty: any).")
 
@@ -80,7 +82,10 @@ class Channel(models.Model):
     (a password, an HMAC secret, a token) are write-only: never shown, logged or returned."""
 
     # One member per transport module (alerts/transports/__init__.py: TRANSPORTS).
-    Kind = models.TextChoices("Kind", [(kind.upper(), (kind, label)) for kind, label in TRANSPORTS.items()])
+    # (django-stubs type only the class form of choices, not this functional one.)
+    Kind = models.TextChoices(  # type: ignore[call-overload]
+        "Kind", [(kind.upper(), (kind, label)) for kind, label in TRANSPORTS.items()]
+    )
 
     name = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=8, choices=Kind.choices)
@@ -326,7 +331,7 @@ class MemberProfile(models.Model):
         return f"profile of {self.user}"
 
     @property
-    def zoneinfo(self):
+    def zoneinfo(self) -> ZoneInfo:
         return zone_or_household(self.time_zone)
 
     def clean(self) -> None:

@@ -40,7 +40,7 @@ def rule_channels(rule: AlertRule | None) -> list[Channel]:
     return list(rule.channels.all())
 
 
-def _skip_reason(channel: Channel, alert: Alert, now, top_level: str) -> str:
+def _skip_reason(channel: Channel, alert: Alert, now: datetime, top_level: str) -> str:
     """Why this channel stays silent for this alert, or ''."""
     if not channel.enabled:
         return f"channel disabled: {channel.disabled_reason or 'by the operator'}"
@@ -59,7 +59,7 @@ def _skip_reason(channel: Channel, alert: Alert, now, top_level: str) -> str:
     return ""
 
 
-def notifications_create(*, alert: Alert, channels: list[Channel], now, reminder: int = 0) -> list[int]:
+def notifications_create(*, alert: Alert, channels: list[Channel], now: datetime, reminder: int = 0) -> list[int]:
     """A row per channel (skipped ones say why), then one task per pending row."""
     top_level = (level_names() or [""])[-1]
     rows = []
@@ -86,7 +86,7 @@ def notifications_create(*, alert: Alert, channels: list[Channel], now, reminder
 # --- Re-notification ------------------------------------------------------------------------------
 
 
-def alert_renotify_due(*, now=None) -> int:
+def alert_renotify_due(*, now: datetime | None = None) -> int:
     """A clock job: unacknowledged alerts of the top level are sent again every
     HOMESEC_RENOTIFY_MINUTES, at most HOMESEC_RENOTIFY_MAX times."""
     now = now or timezone.now()
@@ -116,7 +116,7 @@ def alert_renotify_due(*, now=None) -> int:
 # --- System alerts: a camera gone quiet, the disk filling up ------------------------------------
 
 
-def _system_alert(*, kind: str, key: str, title: str, camera: Camera | None, now) -> Alert | None:
+def _system_alert(*, kind: str, key: str, title: str, camera: Camera | None, now: datetime) -> Alert | None:
     if Alert.objects.filter(dedup_key=key).exists():
         return None
     rule = AlertRule.objects.filter(is_default=True).first()
@@ -143,12 +143,12 @@ def _system_alert(*, kind: str, key: str, title: str, camera: Camera | None, now
     return alert
 
 
-def system_alerts_check(*, now=None) -> list[Alert]:
+def system_alerts_check(*, now: datetime | None = None) -> list[Alert]:
     """A clock job: one alert per camera outage (cameras with an offline limit) and one a
     day while the data volume has less than HOMESEC_MIN_FREE_GB free. They go to the
     default rule's channels."""
     now = now or timezone.now()
-    due = []  # (kind, dedup key with its period, title, camera)
+    due: list[tuple[str, str, str, Camera | None]] = []  # (kind, dedup key with its period, title, camera)
     for camera in cameras_offline_watched():
         since = (camera.last_seen_at or camera.created_at).isoformat()
         reason = camera.status_reason or "no uploads"
@@ -171,7 +171,7 @@ def system_alerts_check(*, now=None) -> list[Alert]:
 # --- Lifecycle ------------------------------------------------------------------------------------
 
 
-def _alert_close(alert: Alert, *, state: str, stamp: str, user, now) -> bool:
+def _alert_close(alert: Alert, *, state: str, stamp: str, user: AbstractBaseUser | None, now: datetime | None) -> bool:
     """An open alert (pending, delivered or failed) is handled: no more reminders."""
     now = now or timezone.now()
     done = Alert.objects.filter(
@@ -182,12 +182,12 @@ def _alert_close(alert: Alert, *, state: str, stamp: str, user, now) -> bool:
     return bool(done)
 
 
-def alert_acknowledge(*, alert: Alert, user=None, now=None) -> bool:
+def alert_acknowledge(*, alert: Alert, user: AbstractBaseUser | None = None, now: datetime | None = None) -> bool:
     """Seen and taken care of: no more reminders."""
     return _alert_close(alert, state=Alert.State.ACKNOWLEDGED, stamp="acknowledged_at", user=user, now=now)
 
 
-def alert_dismiss(*, alert: Alert, user=None, now=None) -> bool:
+def alert_dismiss(*, alert: Alert, user: AbstractBaseUser | None = None, now: datetime | None = None) -> bool:
     """Not worth acting on (a false alarm): no more reminders."""
     return _alert_close(alert, state=Alert.State.DISMISSED, stamp="dismissed_at", user=user, now=now)
 

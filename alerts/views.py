@@ -6,7 +6,7 @@ path from the request."""
 from __future__ import annotations
 
 from django.conf import settings
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpRequest
 from django.views.decorators.http import require_GET
 
 from alerts.messages import snapshot_detection_id
@@ -14,7 +14,7 @@ from detections.selectors import detection_thumbnail
 
 
 @require_GET
-def snapshot(request, token: str):
+def snapshot(request: HttpRequest, token: str) -> FileResponse:
     detection_id = snapshot_detection_id(token)
     thumbnail = detection_thumbnail(detection_id=detection_id)
     if not thumbnail:

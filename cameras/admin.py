@@ -1,4 +1,8 @@
+from typing import Any
+
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from cameras.forms import FtpAccountForm
 from cameras.ftp import ftp_account_save
@@ -36,7 +40,7 @@ class CameraAdmin(admin.ModelAdmin):
     )
     inlines = [ZoneInline]
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # a camera is a folder: it appears when its folder does
 
 
@@ -56,17 +60,17 @@ class IngestAdmin(BigTableAdmin):
     actions = ("replay",)
 
     @admin.action(description="Retry the selected failed ingests", permissions=["act"])
-    def replay(self, request, queryset):
+    def replay(self, request: HttpRequest, queryset: QuerySet[Ingest]) -> None:
         # Queued for a worker: a file is never decoded inside the web process.
         ids = list(queryset.filter(status=Ingest.Status.FAILED).values_list("pk", flat=True))
         if ids:
             enqueue(INGEST_REPLAY_TASK, {"ingest_ids": ids})
         self.message_user(request, f"Queued {len(ids)} failed ingest(s) to be tried again; others were left alone.")
 
-    def delete_model(self, request, obj):
+    def delete_model(self, request: HttpRequest, obj: Ingest) -> None:
         ingest_delete(ingest_ids=[obj.pk])
 
-    def delete_queryset(self, request, queryset):
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Ingest]) -> None:
         ingest_delete(ingest_ids=list(queryset.values_list("pk", flat=True)))
 
 
@@ -78,5 +82,5 @@ class FtpAccountAdmin(admin.ModelAdmin):
     search_fields = ("username", "camera__name")
     readonly_fields = ("last_login_at",)
 
-    def save_model(self, request, obj, form, change):
+    def save_model(self, request: HttpRequest, obj: FtpAccount, form: Any, change: bool) -> None:
         ftp_account_save(account=obj, password=form.cleaned_data.get("password") or "")

@@ -19,7 +19,8 @@ def capture_time_from_name(name: str) -> datetime | None:
     for pattern in _PATTERNS:
         for match in pattern.finditer(name):
             try:
-                return datetime(*(int(part) for part in match.groups()))
+                year, month, day, hour, minute, second = (int(part) for part in match.groups())
+                return datetime(year, month, day, hour, minute, second)
             except ValueError:
                 continue  # 20261399... is not a date; look further
     return None

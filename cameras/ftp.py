@@ -18,6 +18,7 @@ import os
 import threading
 import time
 from collections import Counter, defaultdict, deque
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
@@ -63,7 +64,7 @@ class CameraAuthorizer:
         # folder and reads it straight back, and one dict store or lookup is atomic.
         self.homes: dict[str, str] = {}
 
-    def validate_authentication(self, username: str, password: str, handler) -> None:
+    def validate_authentication(self, username: str, password: str, handler: FTPHandler) -> None:
         try:
             account = FtpAccount.objects.select_related("camera").filter(username=username).first()
             # Hash even for unknown users, so timing does not tell which user names exist.
@@ -153,7 +154,7 @@ class LoginThrottle:
 class LimitedDTPHandler(DTPHandler):
     """Aborts an upload once it passes HOMESEC_MAX_UPLOAD_MB."""
 
-    def handle_read(self):
+    def handle_read(self) -> None:
         super().handle_read()
         limit = settings.MAX_UPLOAD_MB * 1024 * 1024
         if self.receive and not self._closed and self.tot_bytes_received > limit:
@@ -181,7 +182,7 @@ class CameraFTPHandler(FTPHandler):
     dtp_handler = LimitedDTPHandler
     throttle = LoginThrottle()
 
-    def ftp_PASS(self, line):  # noqa: N802 - pyftpdlib's command naming
+    def ftp_PASS(self, line: str) -> Any:  # noqa: N802 - pyftpdlib's command naming
         if self.throttle.locked(self.remote_ip):
             self.respond("421 Too many failed logins from this address; try again later.")
             self.close_when_done()
@@ -197,29 +198,29 @@ class CameraFTPHandler(FTPHandler):
         finally:
             self.throttle.check_finished(self.remote_ip)
 
-    def ftp_CWD(self, path):  # noqa: N802 - pyftpdlib's command naming
+    def ftp_CWD(self, path: str) -> Any:  # noqa: N802 - pyftpdlib's command naming
         with _cwd_lock:
             return super().ftp_CWD(path)
 
-    def on_login(self, username):
+    def on_login(self, username: str) -> None:
         self.throttle.succeeded(self.remote_ip)
         logger.info("camera account %s signed in from %s", username, self.remote_ip)
 
-    def on_login_failed(self, username, password):
+    def on_login_failed(self, username: str, password: str) -> None:
         self.throttle.failed(self.remote_ip)
         logger.warning("failed FTP login for %r from %s", username, self.remote_ip)
 
-    def on_file_received(self, file):
+    def on_file_received(self, file: str) -> None:
         logger.info("received %s", file)
 
-    def on_incomplete_file_received(self, file):
+    def on_incomplete_file_received(self, file: str) -> None:
         # A partial upload is not evidence; the camera will send the file again.
         with contextlib.suppress(OSError):
             os.remove(file)
 
 
 def build_server(*, host: str, port: int, auth_failed_delay_s: float = 1.0) -> ThreadedFTPServer:
-    handler = type("ConfiguredCameraFTPHandler", (CameraFTPHandler,), {})
+    handler: type[CameraFTPHandler] = type("ConfiguredCameraFTPHandler", (CameraFTPHandler,), {})
     handler.authorizer = CameraAuthorizer()
     handler.auth_failed_timeout = auth_failed_delay_s
     handler.max_login_attempts = settings.FTP_MAX_LOGIN_FAILURES

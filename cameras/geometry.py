@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 def point_in_polygon(x: float, y: float, polygon: list[list[float]]) -> bool:
     """Ray casting; points on an edge count as inside only by floating-point luck."""
@@ -20,7 +22,7 @@ def bottom_centre(x: int, y: int, width: int, height: int, frame_width: int, fra
     return (x + width / 2) / frame_width, (y + height) / frame_height
 
 
-def valid_polygon(polygon) -> bool:
+def valid_polygon(polygon: Any) -> bool:
     return (
         isinstance(polygon, list)
         and len(polygon) >= 3

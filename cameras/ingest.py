@@ -7,8 +7,10 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -220,7 +222,8 @@ def _store_good(good: list[tuple[Ingest, str, dict]]) -> dict[int, str]:
     still decides which of two equal files is the ingest and which the duplicate."""
     now = timezone.now()
     firsts: dict[str, Ingest] = {}
-    unique, twins = [], []
+    unique: list[tuple[Ingest, str, dict]] = []
+    twins: list[tuple[Ingest, str, dict]] = []
     for item in good:
         (twins if item[1] in firsts else unique).append(item)
         firsts.setdefault(item[1], item[0])
@@ -251,7 +254,7 @@ def _store_good(good: list[tuple[Ingest, str, dict]]) -> dict[int, str]:
     return statuses
 
 
-def _store_one(row: Ingest, digest: str, fields: dict, now) -> str:
+def _store_one(row: Ingest, digest: str, fields: dict[str, Any], now: datetime) -> str:
     try:
         with transaction.atomic():
             _finish(row, status=Ingest.Status.DONE, now=now, content_key=digest, **fields)
@@ -263,7 +266,7 @@ def _store_one(row: Ingest, digest: str, fields: dict, now) -> str:
         return Ingest.Status.DUPLICATE
 
 
-def _finish(row: Ingest, *, status: str, now, reason: str = "", **fields) -> None:
+def _finish(row: Ingest, *, status: str, now: datetime, reason: str = "", **fields: Any) -> None:
     # queued_at: a done row's hand-off is sent now; the sweep re-sends it if not taken.
     Ingest.objects.filter(pk=row.pk).update(
         status=status, reason=reason[:500], processed_at=now, queued_at=now, **fields
@@ -341,7 +344,7 @@ def ingest_delete(*, ingest_ids: list[int]) -> int:
         for row in rows:
             folder = settings.CAMERA_ROOT / row.camera.folder
             inside = Path(row.path).relative_to(row.camera.folder).as_posix()
-            transaction.on_commit(lambda folder=folder, inside=inside: remove_inside(folder, [inside]))
+            transaction.on_commit(partial(remove_inside, folder, [inside]))
     return len(ids)
 
 

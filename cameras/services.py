@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -57,7 +57,7 @@ def camera_get_or_create_for_folder(*, folder: str) -> Camera:
     raise RuntimeError(f"no free camera id for folder {folder!r}")
 
 
-def camera_saw_upload(camera: Camera, *, rejected: bool, reason: str, now) -> None:
+def camera_saw_upload(camera: Camera, *, rejected: bool, reason: str, now: datetime) -> None:
     """last_seen_at on every upload; `error` while uploads keep being rejected."""
     if rejected:
         Camera.objects.filter(pk=camera.pk).update(last_seen_at=now, rejected_streak=F("rejected_streak") + 1)
@@ -75,6 +75,8 @@ def camera_check_offline() -> list[str]:
     now = timezone.now()
     gone = []
     for camera in Camera.objects.filter(offline_after_min__isnull=False).exclude(status=Camera.Status.OFFLINE):
+        if camera.offline_after_min is None:  # excluded by the query
+            continue
         last = camera.last_seen_at or camera.created_at
         if now - last > timedelta(minutes=camera.offline_after_min):
             updated = (

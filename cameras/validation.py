@@ -379,7 +379,8 @@ def _inspect_video(path: Path, fmt: str, size: int, max_pixels: int) -> Inspecti
     sizes = [(width, height) for width, height in sizes if width and height]
     if not sizes:
         return _reject(f"clip cannot be opened: its header declares no frame size ({missing})", size)
-    if bomb := _too_many_pixels(*max(sizes, key=lambda wh: wh[0] * wh[1]), max_pixels, "clip"):
+    widest, tallest = max(sizes, key=lambda wh: wh[0] * wh[1])
+    if bomb := _too_many_pixels(widest, tallest, max_pixels, "clip"):
         return _reject(bomb, size)
     capture = cv2.VideoCapture(str(path))
     try:

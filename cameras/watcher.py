@@ -22,6 +22,8 @@ from django.conf import settings
 from django.db import close_old_connections
 from watchdog.events import (
     DirCreatedEvent,
+    DirModifiedEvent,
+    DirMovedEvent,
     FileClosedEvent,
     FileCreatedEvent,
     FileModifiedEvent,
@@ -29,6 +31,7 @@ from watchdog.events import (
     FileSystemEventHandler,
 )
 from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserverVFS
 
 from cameras.ingest import FileVersion, ingest_register
@@ -56,7 +59,7 @@ class CameraWatcher(FileSystemEventHandler):
         self.ready: dict[Path, None] = {}
         self.new_folders: dict[Path, None] = {}
         self.growing: dict[Path, tuple[int, int, float]] = {}  # path -> (size, mtime_ns, stable since)
-        self.observer = None
+        self.observer: BaseObserver | None = None
 
     # --- watchdog callbacks (observer thread): only note paths, never touch the DB -------
 
@@ -75,17 +78,17 @@ class CameraWatcher(FileSystemEventHandler):
 
     def on_closed(self, event: FileClosedEvent) -> None:
         if not self.polling:
-            self._mark_ready(Path(event.src_path))
+            self._mark_ready(Path(os.fsdecode(event.src_path)))
 
-    def on_moved(self, event) -> None:
-        dest = Path(event.dest_path)
+    def on_moved(self, event: DirMovedEvent | FileMovedEvent) -> None:
+        dest = Path(os.fsdecode(event.dest_path))
         if isinstance(event, FileMovedEvent):
             self._mark_ready(dest)
         else:
             self._folder_created(dest)  # a folder moved in: everything inside is new
 
-    def on_created(self, event) -> None:
-        path = Path(event.src_path)
+    def on_created(self, event: DirCreatedEvent | FileCreatedEvent) -> None:
+        path = Path(os.fsdecode(event.src_path))
         if isinstance(event, DirCreatedEvent):
             self._folder_created(path)
         elif isinstance(event, FileCreatedEvent):
@@ -96,9 +99,9 @@ class CameraWatcher(FileSystemEventHandler):
                 # arrives as "created" and never closes here: it is taken once stable.
                 self._track(path)
 
-    def on_modified(self, event) -> None:
+    def on_modified(self, event: DirModifiedEvent | FileModifiedEvent) -> None:
         if self.polling and isinstance(event, FileModifiedEvent):
-            self._track(Path(event.src_path))
+            self._track(Path(os.fsdecode(event.src_path)))
 
     def _folder_created(self, path: Path) -> None:
         if is_temporary(path.name):
@@ -120,11 +123,12 @@ class CameraWatcher(FileSystemEventHandler):
         if self.polling:
             # lstat, not stat: a symlink to a folder is an entry of its own (and is rejected
             # when ingested), never a way into a tree outside the camera folder.
-            self.observer = PollingObserverVFS(stat=os.lstat, listdir=os.scandir, polling_interval=1)
+            observer: BaseObserver = PollingObserverVFS(stat=os.lstat, listdir=os.scandir, polling_interval=1)
         else:
-            self.observer = Observer()  # inotify does not follow symlinked folders
-        self.observer.schedule(self, str(self.root), recursive=True)
-        self.observer.start()
+            observer = Observer()  # inotify does not follow symlinked folders
+        self.observer = observer
+        observer.schedule(self, str(self.root), recursive=True)
+        observer.start()
         # Started first, scanned second: a file arriving during the scan is seen by both,
         # and the Ingest table's uniqueness makes that one row.
         self.scan(self.root)
@@ -147,16 +151,17 @@ class CameraWatcher(FileSystemEventHandler):
         if top != self.root and top.suffix.lower() in MEDIA_SUFFIXES and self._relevant(top):
             found.append(top)  # a directory named like a photo: recorded as rejected
         self._walk(top, found)
-        versions = [FileVersion.of(p, root=self.root) for p in found]
+        # Every path found is inside a camera folder, so each has a version.
+        versions = [(p, v) for p in found if (v := FileVersion.of(p, root=self.root)) is not None]
         known = Ingest.objects.all()
         if top != self.root:
             known = known.filter(path__startswith=top.relative_to(self.root).as_posix() + "/")
         seen = set(known.values_list("path", "size", "mtime_ns").iterator(chunk_size=5000))
-        new = [p for p, v in zip(found, versions, strict=True) if (v.path, v.size, v.mtime_ns) not in seen]
+        new = [p for p, v in versions if (v.path, v.size, v.mtime_ns) not in seen]
         # A file modified moments ago may still be open for writing, and its close may have
         # happened before the observer started: wait until its size is stable instead.
         recent_ns = time.time_ns() - int(self.stable_s * 1e9)
-        fresh = {p for p, v in zip(found, versions, strict=True) if v.mtime_ns > recent_ns}
+        fresh = {p for p, v in versions if v.mtime_ns > recent_ns}
         for path in fresh.intersection(new):
             self._track(path)
         new = [p for p in new if p not in fresh]

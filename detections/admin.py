@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from detections.models import CLASSES, Clip, Detection, DetectionRun
 from detections.services import REPLAY_TASK
@@ -15,7 +17,7 @@ class DetectionRunAdmin(BigTableAdmin):
     actions = ("retry_failed",)
 
     @admin.action(description="Retry the selected failed detections", permissions=["act"])
-    def retry_failed(self, request, queryset):
+    def retry_failed(self, request: HttpRequest, queryset: QuerySet[DetectionRun]) -> None:
         # Queued for a worker: the detector never runs inside the web process.
         ids = list(queryset.filter(status=DetectionRun.Status.FAILED).values_list("pk", flat=True))
         if ids:

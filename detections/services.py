@@ -12,21 +12,29 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from cameras.geometry import bottom_centre
 from cameras.ingest import ingest_claim_for_stage
 from cameras.models import Camera, Ingest, Zone
 from detections.backends import get_detector
-from detections.backends.base import Box, DetectorBadAnswer, DetectorOutage, DetectorRejected
+from detections.backends.base import (
+    Box,
+    Detector,
+    DetectorBadAnswer,
+    DetectorOutage,
+    DetectorRejected,
+    DetectorResult,
+)
 from detections.clips import needs_browser_copy, sample_frames, transcode_h264
 from detections.models import CLASSES, Clip, Detection, DetectionRun
 from detections.thumbnails import write_thumbnail
@@ -112,7 +120,7 @@ def detection_process(*, run_ids: list[int]) -> dict[str, int]:
     return counts
 
 
-def _run_one(run: DetectionRun, detector) -> str:
+def _run_one(run: DetectionRun, detector: Detector) -> str:
     ingest, camera = run.ingest, run.ingest.camera
     if not camera.enabled:
         _finish(run, DetectionRun.Status.SKIPPED, error="camera is disabled")
@@ -167,7 +175,13 @@ def _frames(ingest: Ingest, path: Path) -> list[tuple[float | None, np.ndarray, 
     return [] if frame is None else [(None, frame, data)]
 
 
-def _store(run: DetectionRun, ingest: Ingest, camera: Camera, results, backend: str) -> None:
+def _store(
+    run: DetectionRun,
+    ingest: Ingest,
+    camera: Camera,
+    results: list[tuple[float | None, np.ndarray, DetectorResult]],
+    backend: str,
+) -> None:
     zones = list(camera.zones.filter(enabled=True))
     rows: list[Detection] = []
     inference_ms = 0.0
@@ -208,7 +222,7 @@ def _store(run: DetectionRun, ingest: Ingest, camera: Camera, results, backend: 
             _clip_record(ingest)
 
 
-def _captured(ingest: Ingest, offset: float | None):
+def _captured(ingest: Ingest, offset: float | None) -> datetime:
     base = ingest.captured_at or ingest.arrived_at
     return base if offset is None else base + timedelta(seconds=offset)
 
@@ -230,13 +244,13 @@ def _keep(box: Box, camera: Camera, zones: list[Zone], width: int, height: int) 
     return hits
 
 
-def _finish(run: DetectionRun, status: str, **fields) -> None:
+def _finish(run: DetectionRun, status: str, **fields: Any) -> None:
     DetectionRun.objects.filter(pk=run.pk).update(status=status, finished_at=timezone.now(), **fields)
     if status == DetectionRun.Status.DONE:
         dead_letter_clear(key=f"detect:{run.pk}")
 
 
-def _defer(run: DetectionRun, reason: str, until) -> str:
+def _defer(run: DetectionRun, reason: str, until: datetime) -> str:
     DetectionRun.objects.filter(pk=run.pk).update(
         status=DetectionRun.Status.PENDING, next_attempt_at=until, deferrals=F("deferrals") + 1, error=reason[:500]
     )
@@ -373,7 +387,7 @@ def clip_transcode_replay(*, clip_ids: list[int]) -> dict[str, int]:
 # --- Deleting ------------------------------------------------------------------------------------
 
 
-def detections_delete(*, detections) -> int:
+def detections_delete(*, detections: QuerySet[Detection]) -> int:
     """Delete detection rows and, once that is committed, their thumbnails."""
     thumbnails = list(detections.values_list("thumbnail", flat=True))
     count = detections.delete()[0]
@@ -415,7 +429,7 @@ def detection_sweep() -> dict[str, int]:
     return {"runs": len(runs), "clips": len(clips), "buried": buried}
 
 
-def _bury_stuck(now) -> int:
+def _bury_stuck(now: datetime) -> int:
     """Work whose worker died holding it on its last try, given up on without one more
     claim; and runs re-claimed for longer than HOMESEC_DETECT_MAX_AGE_H (an install from
     before tries were counted at claims cannot say how often its worker died)."""

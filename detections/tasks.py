@@ -1,5 +1,7 @@
 """Thin django-q2 tasks for the detection stage, each named for the service it calls."""
 
+from typing import Any
+
 from detections import services
 
 
@@ -16,7 +18,7 @@ def detection_replay(payload: dict) -> dict[str, int]:
     return services.detection_replay(run_ids=list(payload["run_ids"]))
 
 
-def clip_transcode(clip_ids) -> dict[str, int]:
+def clip_transcode(clip_ids: list[int] | dict[str, Any]) -> dict[str, int]:
     if isinstance(clip_ids, dict):  # a dead letter written before replays had their own task
         return clip_transcode_replay(clip_ids)
     return services.clip_transcode(clip_ids=list(clip_ids))

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from detections.backends.base import Box
 
 THUMB_MAX_SIDE = 640
 COLOURS = {
@@ -21,7 +24,7 @@ COLOURS = {
 }
 
 
-def write_thumbnail(frame: np.ndarray, boxes, target: Path) -> None:
+def write_thumbnail(frame: np.ndarray, boxes: Iterable[Box], target: Path) -> None:
     """`boxes`: objects with label, confidence, x, y, width, height in frame pixels."""
     height, width = frame.shape[:2]
     scale = min(1.0, THUMB_MAX_SIDE / max(height, width))

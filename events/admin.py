@@ -1,4 +1,8 @@
+from typing import Any
+
 from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
@@ -34,29 +38,29 @@ class EventAdmin(admin.ModelAdmin):
     date_hierarchy = "started_at"
     actions = ("replay_with_newest_prompt",)
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(self, request: HttpRequest, obj: Event | None = None) -> list[str]:
         # Everything but the review is the system's record.
         return [f.name for f in Event._meta.fields if f.name not in REVIEW_FIELDS] + ["detections"]
 
-    def save_model(self, request, obj, form, change):
+    def save_model(self, request: HttpRequest, obj: Event, form: Any, change: bool) -> None:
         event_review(
             event=obj, **{name: form.cleaned_data[name] for name in REVIEW_FIELDS if name in form.cleaned_data}
         )
 
-    def delete_model(self, request, obj):
+    def delete_model(self, request: HttpRequest, obj: Event) -> None:
         event_delete(event=obj)
 
-    def delete_queryset(self, request, queryset):
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Event]) -> None:
         for event in queryset:
             event_delete(event=event)
 
     @admin.action(
         description="Replay the newest prompt version on these events (changes nothing)", permissions=["change"]
     )
-    def replay_with_newest_prompt(self, request, queryset):
+    def replay_with_newest_prompt(self, request: HttpRequest, queryset: QuerySet[Event]) -> None:
         prompt = prompt_version_newest()
         if prompt is None:
             self.message_user(request, "There is no prompt version yet.", messages.WARNING)
@@ -88,13 +92,13 @@ class PromptVersionAdmin(admin.ModelAdmin):
     readonly_fields = ("version", "active", "created_at")
     actions = ("activate", "roll_back", "replay_recent")
 
-    def save_model(self, request, obj, form, change):
+    def save_model(self, request: HttpRequest, obj: PromptVersion, form: Any, change: bool) -> None:
         new = prompt_version_save(text=obj.system_prompt, note=obj.note)
         obj.pk, obj.version = new.pk, new.version
         self.message_user(request, f"Saved as {new}; activate it to use it.")
 
     @admin.action(description="Activate the selected version", permissions=["change"])
-    def activate(self, request, queryset):
+    def activate(self, request: HttpRequest, queryset: QuerySet[PromptVersion]) -> None:
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one version.", messages.WARNING)
             return
@@ -102,12 +106,12 @@ class PromptVersionAdmin(admin.ModelAdmin):
         self.message_user(request, f"{queryset.get()} is active.")
 
     @admin.action(description="Roll back to the version before the active one", permissions=["change"])
-    def roll_back(self, request, queryset):
+    def roll_back(self, request: HttpRequest, queryset: QuerySet[PromptVersion]) -> None:
         previous = prompt_version_roll_back()
         self.message_user(request, f"{previous} is active." if previous else "Nothing to roll back to.")
 
     @admin.action(description="Replay on the 50 most recent assessed events (changes nothing)", permissions=["change"])
-    def replay_recent(self, request, queryset):
+    def replay_recent(self, request: HttpRequest, queryset: QuerySet[PromptVersion]) -> None:
         ids = event_ids_recently_assessed(limit=50)
         for prompt in queryset:
             prompt_replay_start(prompt=prompt, event_ids=ids)
@@ -121,7 +125,7 @@ class PromptReplayAdmin(ReadOnlyAdmin):
     fields = readonly_fields
 
     @admin.display(description="old and new, side by side")
-    def comparison(self, obj):
+    def comparison(self, obj: PromptReplay) -> str:
         rows = format_html_join(
             "",
             "<tr><td>{}</td><td>{}</td><td>{} {}</td><td>{} {}</td><td>{}</td></tr>",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import logging
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import cv2
@@ -31,12 +31,12 @@ ASSESS_LLM_TASK = "events.tasks.assessment_llm_run"  # the slow lane: the langua
 logger = logging.getLogger(__name__)
 
 
-def hour_of_week(moment, tz: ZoneInfo) -> int:
+def hour_of_week(moment: datetime, tz: ZoneInfo) -> int:
     local = moment.astimezone(tz)
     return local.weekday() * 24 + local.hour
 
 
-def activity_count_add(*, camera: Camera, moment) -> None:
+def activity_count_add(*, camera: Camera, moment: datetime) -> None:
     """Count one event at this hour of the week for the camera (its usual activity)."""
     how = hour_of_week(moment, camera.zoneinfo)
     row, _ = ActivityCount.objects.get_or_create(camera=camera, hour_of_week=how)
@@ -127,7 +127,8 @@ def event_prompt(
 def key_frames(event: Event, limit: int = 4, side: int = 512) -> list[str]:
     """Up to `limit` annotated thumbnails (the most confident detections first), resized,
     as data URIs for a vision model."""
-    urls, seen = [], set()
+    urls: list[str] = []
+    seen: set[str] = set()
     for thumb in event.detections.order_by("-confidence").values_list("thumbnail", flat=True):
         if not thumb or thumb in seen or len(urls) >= limit:
             continue
@@ -184,7 +185,7 @@ def _budget() -> timedelta:
     return timedelta(seconds=settings.FAST_PATH_LLM_BUDGET_S)
 
 
-def assessment_request(*, event_id: int, now=None, alert: bool = True) -> None:
+def assessment_request(*, event_id: int, now: datetime | None = None, alert: bool = True) -> None:
     """Ask for the event to be assessed (again). `alert`: the answer is due within the
     budget (the fast path, a close), not only eventually (a fallback sent back)."""
     now = now or timezone.now()
@@ -200,7 +201,7 @@ def assessment_request(*, event_id: int, now=None, alert: bool = True) -> None:
         enqueue(_main_task(), event_id)
 
 
-def assessment_rules_due(*, event_id: int, now=None) -> Event | None:
+def assessment_rules_due(*, event_id: int, now: datetime | None = None) -> Event | None:
     """The alert lane's task. Without a language model: the assessment itself. With one:
     the rules step in for an alert the model has not answered in time (or cannot), stored
     as a fallback that the model's answer replaces."""
@@ -222,7 +223,7 @@ def assessment_rules_due(*, event_id: int, now=None) -> Event | None:
         return _store(event, fields, final=event.status == Event.Status.CLOSED, now=now)
 
 
-def assessment_llm_run(*, event_id: int, now=None) -> Event | None:
+def assessment_llm_run(*, event_id: int, now: datetime | None = None) -> Event | None:
     """The slow lane's task: the language model's assessment (the rules' when it fails)."""
     return _assess_claimed(event_id, now or timezone.now(), claim_from=(Event.Step.QUEUED,))
 
@@ -234,7 +235,7 @@ def event_assess(*, event_id: int) -> Event | None:
     return _assess_claimed(event_id, timezone.now(), claim_from=(Event.Step.IDLE, Event.Step.QUEUED))
 
 
-def _assess_claimed(event_id: int, now, *, claim_from: tuple[str, ...]) -> Event | None:
+def _assess_claimed(event_id: int, now: datetime, *, claim_from: tuple[str, ...]) -> Event | None:
     if not Event.objects.filter(pk=event_id, assess_step__in=claim_from).update(
         assess_step=Event.Step.RUNNING, assess_claimed_at=now, assess_wanted_at=None
     ):
@@ -257,7 +258,7 @@ def _assess_claimed(event_id: int, now, *, claim_from: tuple[str, ...]) -> Event
     return stored
 
 
-def _release(event_id: int, *, wanted) -> None:
+def _release(event_id: int, *, wanted: datetime | None) -> None:
     """The assessment is done; asked for again meanwhile, one more follows."""
     step = Event.Step.QUEUED if wanted else Event.Step.IDLE
     Event.objects.filter(pk=event_id).update(assess_step=step, assess_claimed_at=None, assess_queued_at=timezone.now())
@@ -294,7 +295,7 @@ def _verdict(event: Event) -> dict:
     return fields
 
 
-def _store(event: Event, fields: dict, *, final: bool, now) -> Event | None:
+def _store(event: Event, fields: dict, *, final: bool, now: datetime) -> Event | None:
     """Write an assessment onto the (locked) event row, numbered, and hand it to the alert
     rules. None when nothing was written: an answer about the open event after the closed
     event's verdict, or the same fallback again (no new check, no live message)."""
@@ -333,7 +334,7 @@ def _store(event: Event, fields: dict, *, final: bool, now) -> Event | None:
     return event
 
 
-def assessment_deadlines_due(*, now=None) -> list[int]:
+def assessment_deadlines_due(*, now: datetime | None = None) -> list[int]:
     """A fast clock job: alerts whose language model has not answered within its budget
     go to the rules on the alert lane. Sent again only if that task is lost."""
     now = now or timezone.now()
@@ -347,7 +348,7 @@ def assessment_deadlines_due(*, now=None) -> list[int]:
     return sent
 
 
-def assessment_sweep(*, now=None) -> int:
+def assessment_sweep(*, now: datetime | None = None) -> int:
     """A clock job's part: send again what a lost message left waiting, take back what a dead
     worker held (a try each; past the limit the rules assess), and ask again for a closed
     event's own assessment when it never came."""
@@ -374,7 +375,7 @@ def assessment_sweep(*, now=None) -> int:
     return sent
 
 
-def _take_back(event: Event, now) -> int:
+def _take_back(event: Event, now: datetime) -> int:
     """Its worker died holding the assessment: one try used; past the limit, given up on
     (with a model configured the rules assess, so an alert is never held back by it)."""
     tries = event.assess_attempts + 1
@@ -401,7 +402,7 @@ def _take_back(event: Event, now) -> int:
     return 0
 
 
-def reassess_fallbacks(*, now=None) -> int:
+def reassess_fallbacks(*, now: datetime | None = None) -> int:
     """A clock job: events the rules assessed while the language model was away go back to
     it, once its breaker lets calls through again; those that ended within
     HOMESEC_REASSESS_MAX_AGE_H, newest first, at most HOMESEC_REASSESS_PER_MIN a minute,

@@ -9,11 +9,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
+from typing import TypeVar
+from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.validators import validate_email
+
+_Number = TypeVar("_Number", int, float)
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -83,7 +86,7 @@ def env_float(name: str, default: float, *, minimum: float | None = None, maximu
     return _bounded(name, number, minimum, maximum)
 
 
-def _bounded(name, number, minimum, maximum):
+def _bounded(name: str, number: _Number, minimum: _Number | None, maximum: _Number | None) -> _Number:
     if minimum is not None and number < minimum:
         raise ImproperlyConfigured(f"{name}={number} is below the minimum {minimum}")
     if maximum is not None and number > maximum:
@@ -181,7 +184,7 @@ def env_url(name: str, *, schemes: tuple[str, ...] = ("http", "https")) -> str:
     return value
 
 
-def _port_ok(parts) -> bool:
+def _port_ok(parts: SplitResult) -> bool:
     try:
         return parts.port is None or parts.port >= 1
     except ValueError:  # not a number, or above 65535

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
@@ -17,7 +19,7 @@ def process_roles() -> tuple[str, ...]:
     return (*roles, "ftp") if settings.FTP_PORT else roles
 
 
-def _check_database() -> dict:
+def _check_database() -> dict[str, Any]:
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
@@ -32,7 +34,7 @@ def _check_database() -> dict:
 _broker_clients: dict = {}
 
 
-def _check_broker() -> dict:
+def _check_broker() -> dict[str, Any]:
     if not settings.REDIS_URL:
         # The ORM broker is the database: ready when the database is.
         return {"ok": True, "kind": "orm"}
@@ -56,7 +58,7 @@ def _check_broker() -> dict:
         return {"ok": False, "kind": "redis", "error": exc.__class__.__name__}
 
 
-def _check_process(role: str) -> dict:
+def _check_process(role: str) -> dict[str, Any]:
     try:
         beat = heartbeat_fresh(role=role)
         if beat is not None and beat.problem:
@@ -71,21 +73,21 @@ def _check_process(role: str) -> dict:
     return {"ok": False, "error": f"heartbeat stale for {_age(last.beat_at):.1f} s", "name": last.name}
 
 
-def _check_disk() -> dict:
+def _check_disk() -> dict[str, Any]:
     usage = shutil.disk_usage(settings.DATA_DIR)
     free_gb = usage.free / 1024**3
     ok = free_gb >= settings.MIN_FREE_GB
-    check = {"ok": ok, "free_gb": round(free_gb, 2), "min_free_gb": settings.MIN_FREE_GB}
+    check: dict[str, Any] = {"ok": ok, "free_gb": round(free_gb, 2), "min_free_gb": settings.MIN_FREE_GB}
     if not ok:
         check["error"] = f"only {free_gb:.2f} GB free on the data volume"
     return check
 
 
-def _age(moment) -> float:
+def _age(moment: datetime) -> float:
     return round((timezone.now() - moment).total_seconds(), 2)
 
 
-def readiness() -> dict:
+def readiness() -> dict[str, Any]:
     checks = {"database": _check_database(), "broker": _check_broker()}
     db_ok = checks["database"]["ok"]
     for role in process_roles():

@@ -1,4 +1,4 @@
-from django.http import JsonResponse
+from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -7,13 +7,13 @@ from monitoring.selectors import readiness
 
 @never_cache
 @require_GET
-def health(request):
+def health(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
 @never_cache
 @require_GET
-def ready(request):
+def ready(request: HttpRequest) -> JsonResponse:
     report = readiness()
     status = 200 if report["ready"] else 503
     if not request.user.is_authenticated:

@@ -6,9 +6,11 @@ after a crash as the same message."""
 from __future__ import annotations
 
 import smtplib
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail.backends.base import BaseEmailBackend
 
 from alerts.transports.base import Message, PermanentError, TransientError, short
 
@@ -16,7 +18,7 @@ SECRET_HELP = "The SMTP password, when this channel names its own SMTP server; e
 EXAMPLE = {"to": ["me@example.org"], "host": "", "port": 587, "username": "", "starttls": True}
 
 
-def validate(config: dict, secret: str) -> list[str]:
+def validate(config: dict[str, Any], secret: str) -> list[str]:
     to = config.get("to", [])
     if isinstance(to, str):
         to = [to]
@@ -27,7 +29,7 @@ def validate(config: dict, secret: str) -> list[str]:
     return []
 
 
-def _connection(config: dict, secret: str):
+def _connection(config: dict[str, Any], secret: str) -> BaseEmailBackend:
     own = bool(config.get("host"))  # a channel with its own server carries its own login
     return get_connection(
         "django.core.mail.backends.smtp.EmailBackend",
@@ -42,7 +44,11 @@ def _connection(config: dict, secret: str):
     )
 
 
-def send(config: dict, secret: str, message: Message) -> None:
+def _text(said: bytes | str) -> str:
+    return said.decode(errors="replace") if isinstance(said, bytes) else said
+
+
+def send(config: dict[str, Any], secret: str, message: Message) -> None:
     to = config.get("to", [])
     to = [to] if isinstance(to, str) else list(to)
     if not to:
@@ -75,7 +81,7 @@ def send(config: dict, secret: str, message: Message) -> None:
             f"the SMTP server refused the login ({exc.smtp_code})", status_code=exc.smtp_code
         ) from None
     except smtplib.SMTPResponseException as exc:
-        said = f"SMTP {exc.smtp_code}: {short(exc.smtp_error.decode(errors='replace'), 200)}"
+        said = f"SMTP {exc.smtp_code}: {short(_text(exc.smtp_error), 200)}"
         if exc.smtp_code >= 500:
             raise PermanentError(said, status_code=exc.smtp_code) from None
         raise TransientError(said, status_code=exc.smtp_code) from None

@@ -19,12 +19,18 @@ import os
 import threading
 import time
 import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
 from django.conf import settings
+from paho.mqtt.reasoncodes import ReasonCode
 
 from alerts.transports.base import Message, PermanentError, TransientError, short
+
+if TYPE_CHECKING:  # the models import this package (Channel.Kind)
+    from alerts.models import Channel
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +39,7 @@ EXAMPLE = {"url": "mqtt://homeassistant.local:1883", "username": "homesec", "top
 REFUSED_LOGIN = {4, 5, 134, 135}  # bad user name or password / not authorised (3.1.1 and 5 codes)
 
 
-def validate(config: dict, secret: str) -> list[str]:
+def validate(config: dict[str, Any], secret: str) -> list[str]:
     parts = urlsplit(str(config.get("url", "")))
     if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
         return ['config needs "url": mqtt://host:1883 or mqtts://host:8883']
@@ -42,11 +48,11 @@ def validate(config: dict, secret: str) -> list[str]:
     return []
 
 
-def _prefix(config: dict) -> str:
+def _prefix(config: dict[str, Any]) -> str:
     return str(config.get("topic_prefix") or "homesec").strip("/")
 
 
-def _client(config: dict, secret: str, client_id: str) -> tuple[mqtt.Client, str, int]:
+def _client(config: dict[str, Any], secret: str, client_id: str) -> tuple[mqtt.Client, str, int]:
     parts = urlsplit(config["url"])
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
     username = unquote(parts.username or "") or config.get("username", "")
@@ -57,18 +63,18 @@ def _client(config: dict, secret: str, client_id: str) -> tuple[mqtt.Client, str
     return client, parts.hostname, parts.port or (8883 if parts.scheme == "mqtts" else 1883)
 
 
-def _refused(reason) -> Exception:
+def _refused(reason: ReasonCode) -> Exception:
     said = f"the broker refused the connection: {reason}"
     return PermanentError(said) if reason.value in REFUSED_LOGIN else TransientError(said)
 
 
-def send(config: dict, secret: str, message: Message) -> None:
+def send(config: dict[str, Any], secret: str, message: Message) -> None:
     prefix = _prefix(config)
     client, host, port = _client(config, secret, f"homesec-{message.key}-{uuid.uuid4().hex[:8]}")
-    answer: dict = {}
+    answer: dict[str, ReasonCode] = {}
     connected = threading.Event()
 
-    def on_connect(client, userdata, flags, reason, properties):
+    def on_connect(client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, properties: Any) -> None:
         answer["reason"] = reason
         connected.set()
 
@@ -85,7 +91,7 @@ def send(config: dict, secret: str, message: Message) -> None:
         if answer["reason"].is_failure:
             raise _refused(answer["reason"])
         body = json.dumps(message.data, separators=(",", ":"), sort_keys=True)
-        messages = [(f"{prefix}/events", body, False)]
+        messages: list[tuple[str, str | bytes, bool]] = [(f"{prefix}/events", body, False)]
         if message.camera_id:
             messages.append((f"{prefix}/{message.camera_id}/alert", body, False))
             if message.image:
@@ -106,7 +112,7 @@ def send(config: dict, secret: str, message: Message) -> None:
 # --- Presence: availability, discovery and risk state, held by the watcher -------------------
 
 
-def discovery(config: dict, camera_id: str, camera_name: str) -> tuple[str, dict]:
+def discovery(config: dict[str, Any], camera_id: str, camera_name: str) -> tuple[str, dict]:
     """Home Assistant MQTT discovery for a camera's risk sensor: (config topic, payload)."""
     prefix = _prefix(config)
     base = str(config.get("discovery_prefix") or "homeassistant").strip("/")
@@ -132,7 +138,7 @@ def discovery(config: dict, camera_id: str, camera_name: str) -> tuple[str, dict
 
 
 class Presence:
-    def __init__(self, channel) -> None:
+    def __init__(self, channel: Channel) -> None:
         self.signature = (channel.config, channel.secrets)
         self.config = dict(channel.config)
         prefix = _prefix(self.config)
@@ -145,18 +151,20 @@ class Presence:
         self.client.on_disconnect = self._on_disconnect
         self.connected = False
         self.announced: set[str] = set()  # cameras whose discovery went out on this connection
-        self.risk_since = None
+        self.risk_since: datetime | None = None
         self.client.connect_async(host, port, keepalive=30)
         self.client.loop_start()
 
-    def _on_connect(self, client, userdata, flags, reason, properties):
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, properties: Any) -> None:
         if reason.is_failure:
             logger.warning("MQTT presence: the broker refused the connection: %s", reason)
             return
         client.publish(self.availability, "online", qos=1, retain=True)
         self.announced, self.risk_since, self.connected = set(), None, True
 
-    def _on_disconnect(self, client, userdata, flags, reason, properties):
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, properties: Any
+    ) -> None:
         self.connected = False
 
     def tick(self) -> None:
@@ -177,7 +185,7 @@ class Presence:
             cameras = camera_ids_assessed_since(since=self.risk_since)
         for camera_id in sorted(cameras):
             event = event_latest_assessed(camera_id=camera_id)
-            if event is None:
+            if event is None or event.assessed_at is None:
                 continue
             state = {
                 "score": event.risk_score,

@@ -3,6 +3,7 @@ message's attachment (or linked, where the server does not take attachments)."""
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode
 
 from alerts.transports._http import post
@@ -14,7 +15,7 @@ PRIORITY = {"low": 2, "medium": 3, "high": 4, "critical": 5}
 TAGS = {"low": "information_source", "medium": "warning", "high": "rotating_light", "critical": "rotating_light,sos"}
 
 
-def validate(config: dict, secret: str) -> list[str]:
+def validate(config: dict[str, Any], secret: str) -> list[str]:
     problems = []
     if not str(config.get("server", "")).startswith(("http://", "https://")):
         problems.append('config needs "server": the ntfy server, e.g. https://ntfy.sh')
@@ -23,7 +24,7 @@ def validate(config: dict, secret: str) -> list[str]:
     return problems
 
 
-def send(config: dict, secret: str, message: Message) -> None:
+def send(config: dict[str, Any], secret: str, message: Message) -> None:
     # Title and message go as query parameters: headers are Latin-1 and single-line, a
     # camera's name or a summary need not be.
     url = f"{config['server'].rstrip('/')}/{config['topic'].strip('/')}"

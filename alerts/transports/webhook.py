@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from typing import Any
 
 from alerts.transports._http import post
 from alerts.transports.base import Message, PermanentError
@@ -14,7 +15,7 @@ SECRET_HELP = "The HMAC secret the receiver checks the signature with (required)
 EXAMPLE = {"url": "https://home.example.org/api/webhook/homesec"}
 
 
-def validate(config: dict, secret: str) -> list[str]:
+def validate(config: dict[str, Any], secret: str) -> list[str]:
     problems = []
     if not str(config.get("url", "")).startswith(("http://", "https://")):
         problems.append('config needs "url": an http:// or https:// address')
@@ -27,7 +28,7 @@ def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def send(config: dict, secret: str, message: Message) -> None:
+def send(config: dict[str, Any], secret: str, message: Message) -> None:
     if not secret:
         raise PermanentError("the channel has no secret to sign with")
     body = json.dumps(message.data, separators=(",", ":"), sort_keys=True).encode()

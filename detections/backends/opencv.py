@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
+import cv2.data
 import numpy as np
 
 from detections.backends.base import Box, Detector, DetectorResult, clamp_box
 
 MAX_SIDE = 640
+Rect = tuple[int, int, int, int]
 
 
 @dataclass(frozen=True)
@@ -59,21 +62,22 @@ class OpenCVDetector(Detector):
 
     def __init__(self) -> None:
         self.hog = cv2.HOGDescriptor()
-        self.hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+        # An array already; the stubs call it a sequence.
+        self.hog.setSVMDetector(np.asarray(cv2.HOGDescriptor.getDefaultPeopleDetector()))
         self.upperbody = _cascade("haarcascade_upperbody.xml")
         self.face = _cascade("haarcascade_frontalface_default.xml")
         self.catface = _cascade("haarcascade_frontalcatface.xml")
 
-    def raw(self, frame: np.ndarray) -> tuple[list[tuple[str, str, float, tuple[int, int, int, int]]], float]:
+    def raw(self, frame: np.ndarray) -> tuple[list[tuple[str, str, float, Rect]], float]:
         """(label, source, margin, box in the scaled image) for every candidate, and the scale."""
         height, width = frame.shape[:2]
         scale = min(1.0, MAX_SIDE / max(height, width))
         small = cv2.resize(frame, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
         gray = cv2.equalizeHist(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY))
-        found: list[tuple[str, str, float, tuple[int, int, int, int]]] = []
+        found: list[tuple[str, str, float, Rect]] = []
         rects, weights = self.hog.detectMultiScale(small, winStride=(8, 8), padding=(8, 8), scale=1.05)
         for rect, weight in zip(rects, np.ravel(weights), strict=False):
-            found.append(("person", "hog", float(weight), tuple(int(v) for v in rect)))
+            found.append(("person", "hog", float(weight), _rect(rect)))
         if not found:
             for source, cascade in (("upperbody", self.upperbody), ("face", self.face)):
                 found += self._cascade_hits(cascade, gray, "person", source)
@@ -81,13 +85,13 @@ class OpenCVDetector(Detector):
         return found, scale
 
     @staticmethod
-    def _cascade_hits(cascade, gray, label: str, source: str):
+    def _cascade_hits(
+        cascade: cv2.CascadeClassifier, gray: np.ndarray, label: str, source: str
+    ) -> list[tuple[str, str, float, Rect]]:
         rects, _, weights = cascade.detectMultiScale3(
             gray, scaleFactor=1.15, minNeighbors=4, minSize=(32, 32), outputRejectLevels=True
         )
-        return [
-            (label, source, float(w), tuple(int(v) for v in r)) for r, w in zip(rects, np.ravel(weights), strict=False)
-        ]
+        return [(label, source, float(w), _rect(r)) for r, w in zip(rects, np.ravel(weights), strict=False)]
 
     def detect(self, frame: np.ndarray, *, encoded: bytes | None = None) -> DetectorResult:
         started = time.perf_counter()
@@ -108,6 +112,12 @@ class OpenCVDetector(Detector):
             if box:
                 boxes.append(box)
         return DetectorResult(non_max_suppression(boxes), (time.perf_counter() - started) * 1000)
+
+
+def _rect(values: Sequence[int] | np.ndarray) -> Rect:
+    """(x, y, width, height) as plain ints, from OpenCV's numpy row."""
+    x, y, w, h = (int(v) for v in values)
+    return x, y, w, h
 
 
 def non_max_suppression(boxes: list[Box], iou: float = 0.45) -> list[Box]:

@@ -81,7 +81,9 @@ def parse_answer(text: str) -> dict:
     raise LlmError("the answer holds no JSON object with a risk_score")
 
 
-def _post(client: httpx.Client, provider: Provider, messages: list[dict], *, temperature: float, schema: bool):
+def _post(
+    client: httpx.Client, provider: Provider, messages: list[dict], *, temperature: float, schema: bool
+) -> httpx.Response:
     body = {"model": provider.model, "messages": messages, "temperature": temperature}
     if schema:
         body["response_format"] = {
@@ -107,7 +109,8 @@ def _content(response: httpx.Response) -> tuple[str, dict]:
 
 def _ask_one(client: httpx.Client, provider: Provider, messages: list[dict]) -> Answer:
     started = time.perf_counter()
-    schema, temperature, raw, usage = True, settings.LLM_TEMPERATURE, "", {}
+    schema, temperature, raw = True, settings.LLM_TEMPERATURE, ""
+    usage: dict = {}
     for attempt in (1, 2):
         response = _post(client, provider, messages, temperature=temperature, schema=schema)
         if response.status_code == 400 and schema:

@@ -3,6 +3,8 @@ each action and custom page says which permission it needs (Django checks `chang
 `delete` and `view` itself; `act` is ours, below), and the task queue's own pages are for
 superusers only."""
 
+from __future__ import annotations
+
 import copy
 from collections.abc import Iterable
 from functools import cached_property
@@ -12,11 +14,16 @@ from django.contrib import admin, messages
 from django.contrib.admin.filters import ChoicesFieldListFilter
 from django.contrib.auth import get_permission_codename, get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Field
+from django.db.models import Field, ForeignKey, Model, QuerySet
+from django.db.models.options import Options
+from django.forms import ModelChoiceField
+from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect
-from django.urls import path
+from django.urls import URLPattern, path
 
 from homesec.core.deadletters import dead_letter_discard, dead_letter_replay
 from homesec.core.live import STREAMS
@@ -25,7 +32,7 @@ from homesec.core.selectors import table_row_estimate
 from homesec.core.services import api_token_issue, api_token_revoke
 
 
-def may_act(request, opts) -> bool:
+def may_act(request: HttpRequest, opts: Options[Any]) -> bool:
     """Acting on rows nobody edits by hand (replay, acknowledge, revoke) takes the model's
     change permission: a viewer looks, an admin acts."""
     return request.user.has_perm(f"{opts.app_label}.{get_permission_codename('change', opts)}")
@@ -35,13 +42,13 @@ class ReadOnlyAdmin(admin.ModelAdmin):
     """Append-only tables: the operator inspects them, nobody edits them by hand; actions
     on them declare allowed_permissions=("act",)."""
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
-    def has_act_permission(self, request):
+    def has_act_permission(self, request: HttpRequest) -> bool:
         return may_act(request, self.opts)
 
 
@@ -55,7 +62,7 @@ class EstimatedCountPaginator(Paginator):
     @cached_property
     def count(self) -> int:
         queryset = self.object_list
-        if not queryset.query.where:
+        if isinstance(queryset, QuerySet) and not queryset.query.where:
             estimate = table_row_estimate(queryset.model, using=queryset.db)
             if estimate is not None and estimate >= self.ESTIMATE_FROM:
                 return estimate
@@ -88,28 +95,34 @@ def fixed_choices(choices: Iterable[str]) -> type[ChoicesFieldListFilter]:
     return FixedChoices
 
 
-def superusers_only(model_admin_class):
+def signed_in_user(request: HttpRequest) -> AbstractBaseUser | None:
+    """Who did it, for the record (the console lets only signed-in staff in)."""
+    return request.user if isinstance(request.user, AbstractBaseUser) else None
+
+
+class SuperusersOnly(admin.ModelAdmin):
     """The task queue's own console pages (django-q2) can resubmit any task with its stored
-    arguments: only a superuser may open them at all."""
+    arguments: only a superuser may open them at all. Put in front of their admin classes
+    (superusers_only)."""
 
-    class SuperusersOnly(model_admin_class):
-        def has_module_permission(self, request):
-            return request.user.is_active and request.user.is_superuser
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_active and request.user.is_superuser
 
-        def has_view_permission(self, request, obj=None):
-            return self.has_module_permission(request)
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self.has_module_permission(request)
 
-        def has_change_permission(self, request, obj=None):
-            return self.has_module_permission(request) and super().has_change_permission(request, obj)
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self.has_module_permission(request) and super().has_change_permission(request, obj)
 
-        def has_delete_permission(self, request, obj=None):
-            return self.has_module_permission(request) and super().has_delete_permission(request, obj)
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return self.has_module_permission(request) and super().has_delete_permission(request, obj)
 
-        def has_add_permission(self, request, *args):
-            return self.has_module_permission(request) and super().has_add_permission(request, *args)
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return self.has_module_permission(request) and super().has_add_permission(request, *args)
 
-    SuperusersOnly.__name__ = SuperusersOnly.__qualname__ = f"SuperusersOnly{model_admin_class.__name__}"
-    return SuperusersOnly
+
+def superusers_only(model_admin_class: type[admin.ModelAdmin]) -> type[admin.ModelAdmin]:
+    return type(f"SuperusersOnly{model_admin_class.__name__}", (SuperusersOnly, model_admin_class), {})
 
 
 def restrict_task_queue_pages() -> None:
@@ -150,28 +163,30 @@ class ApiTokenAdmin(admin.ModelAdmin):
     readonly_fields = ("prefix", "created_at", "last_used_at", "revoked_at")
     actions = ("revoke",)
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ApiToken]:
         tokens = super().get_queryset(request)
         return tokens if request.user.is_superuser else tokens.filter(user=request.user)
 
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+    def formfield_for_foreignkey(
+        self, db_field: ForeignKey[Any, Any], request: HttpRequest, **kwargs: Any
+    ) -> ModelChoiceField | None:
         if db_field.name == "user" and not request.user.is_superuser:
-            kwargs["queryset"] = get_user_model().objects.filter(pk=request.user.pk)
+            kwargs["queryset"] = get_user_model().objects.filter(pk__in=[request.user.pk])
             kwargs["initial"] = request.user.pk
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: ApiToken | None = None) -> bool:
         # A token is never edited (its key is shown once); the list's actions need the permission.
         return obj is None and super().has_change_permission(request, obj)
 
-    def save_model(self, request, obj, form, change):
+    def save_model(self, request: HttpRequest, obj: ApiToken, form: Any, change: bool) -> None:
         if obj.user_id != request.user.pk and not request.user.is_superuser:
             raise PermissionDenied("Only a superuser makes tokens for someone else.")
         key = api_token_issue(token=obj)
         messages.warning(request, f"API token for {obj.user}: {key} — copy it now, it is not shown again.")
 
     @admin.action(description="Revoke the selected tokens", permissions=["change"])
-    def revoke(self, request, queryset):
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
         tokens = list(self.get_queryset(request).filter(pk__in=queryset.values("pk")))
         for token in tokens:
             api_token_revoke(token=token)
@@ -200,22 +215,22 @@ class DeadLetterAdmin(ReadOnlyAdmin):
     change_list_template = "admin/core/deadletter/change_list.html"
 
     @admin.display(description="error")
-    def short_error(self, obj):
+    def short_error(self, obj: DeadLetter) -> str:
         return obj.error[:120]
 
     @admin.action(description="Replay the selected failed work", permissions=["act"])
-    def replay_selected(self, request, queryset):
+    def replay_selected(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> None:
         self.message_user(request, f"Replaying {dead_letter_replay(letters=list(queryset))} item(s).")
 
     @admin.action(description="Discard the selected failed work", permissions=["delete"])
-    def discard_selected(self, request, queryset):
+    def discard_selected(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> None:
         self.message_user(request, f"Discarded {dead_letter_discard(letters=list(queryset))} item(s).")
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         replay_all = self.admin_site.admin_view(self.replay_all_view)
         return [path("replay-all/", replay_all, name="core_deadletter_replay_all"), *super().get_urls()]
 
-    def replay_all_view(self, request):
+    def replay_all_view(self, request: HttpRequest) -> HttpResponseBase:
         if not self.has_act_permission(request):
             raise PermissionDenied
         if request.method == "POST":
@@ -223,7 +238,7 @@ class DeadLetterAdmin(ReadOnlyAdmin):
             self.message_user(request, f"Replaying all {count} item(s).", messages.SUCCESS)
         return redirect("admin:core_deadletter_changelist")
 
-    def changelist_view(self, request, extra_context=None):
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         extra_context = {**(extra_context or {}), "may_replay": self.has_act_permission(request)}
         return super().changelist_view(request, extra_context)
 

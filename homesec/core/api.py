@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 
-def problem_exception_handler(exc, context):
+def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     response = exception_handler(exc, context)
     if response is None:
         return None

@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.apps import AppConfig
 
 
@@ -14,7 +16,7 @@ class CoreConfig(AppConfig):
         post_migrate.connect(_role_groups, dispatch_uid="core.role_groups")
 
 
-def _role_groups(sender, **kwargs) -> None:
+def _role_groups(sender: AppConfig, **kwargs: Any) -> None:
     """After every migrate: permissions of models added since belong to the roles too. Only
     at the last app's turn: each app's permissions exist once its own turn has come."""
     from django.apps import apps

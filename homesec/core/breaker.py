@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -37,7 +37,8 @@ def breaker_allow(name: str, policy: BreakerPolicy = BreakerPolicy()) -> bool:
         return True
     now = timezone.now()
     if row.state == Breaker.State.OPEN:
-        if now < row.opened_at + timedelta(seconds=policy.cooldown_s):
+        # An open row always has opened_at; one without is taken as due for its probe.
+        if row.opened_at is not None and now < row.opened_at + timedelta(seconds=policy.cooldown_s):
             return False
         claimed = Breaker.objects.filter(name=name, state=Breaker.State.OPEN, opened_at=row.opened_at).update(
             state=Breaker.State.HALF_OPEN, probe_until=now + timedelta(seconds=policy.probe_timeout_s)
@@ -50,7 +51,7 @@ def breaker_allow(name: str, policy: BreakerPolicy = BreakerPolicy()) -> bool:
     return bool(claimed)
 
 
-def breaker_retry_at(name: str, policy: BreakerPolicy = BreakerPolicy()):
+def breaker_retry_at(name: str, policy: BreakerPolicy = BreakerPolicy()) -> datetime:
     """When deferred work should look again."""
     row = _row(name)
     if row.state == Breaker.State.OPEN and row.opened_at:
@@ -90,5 +91,5 @@ def breaker_lets_through(name: str, policy: BreakerPolicy = BreakerPolicy()) -> 
     if row.state == Breaker.State.CLOSED:
         return True
     if row.state == Breaker.State.OPEN:
-        return now >= row.opened_at + timedelta(seconds=policy.cooldown_s)
+        return row.opened_at is None or now >= row.opened_at + timedelta(seconds=policy.cooldown_s)
     return row.probe_until is None or row.probe_until < now

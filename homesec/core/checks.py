@@ -6,15 +6,18 @@ starts. No network calls here: a check must not hang the start."""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from django.apps import AppConfig
 from django.conf import settings
-from django.core.checks import Error, register
+from django.core.checks import CheckMessage, Error, register
 from django.core.exceptions import ValidationError
 
 
 @register()
-def admin_password_check(app_configs, **kwargs):
+def admin_password_check(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.password_validation import validate_password
 
@@ -35,7 +38,7 @@ def admin_password_check(app_configs, **kwargs):
 
 
 @register()
-def detector_model_check(app_configs, **kwargs):
+def detector_model_check(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
     if settings.DETECTOR != "onnx":
         return []
     path = Path(settings.DETECTOR_MODEL)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Any
 from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
@@ -29,7 +30,7 @@ CLOSE_IDLE = 4408
 class LiveStreamConsumer(AsyncJsonWebsocketConsumer):
     stream = ""
 
-    async def connect(self):
+    async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             # Closing before accept makes daphne refuse the handshake (HTTP 403).
@@ -60,7 +61,7 @@ class LiveStreamConsumer(AsyncJsonWebsocketConsumer):
     async def on_connected(self) -> None:
         """Hook for streams that push more than stored messages."""
 
-    async def disconnect(self, code):
+    async def disconnect(self, code: int) -> None:
         if hasattr(self, "sent_ids"):
             await self.channel_layer.group_discard(live_group(self.stream), self.channel_name)
         for name in ("idle_task", "recheck_task", "push_task"):
@@ -68,15 +69,15 @@ class LiveStreamConsumer(AsyncJsonWebsocketConsumer):
             if task is not None:
                 task.cancel()
 
-    async def receive_json(self, content, **kwargs):
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
         self.last_client_at = time.monotonic()
         if isinstance(content, dict) and content.get("type") == "ping":
             await self.send_json({"type": "pong", "at": time.time()})
 
-    async def live_message(self, event):
+    async def live_message(self, event: dict[str, Any]) -> None:
         await self._send_once(event["message"])
 
-    async def _send_once(self, message: dict) -> None:
+    async def _send_once(self, message: dict[str, Any]) -> None:
         if message["id"] in self.sent_ids:
             return
         self.sent_ids[message["id"]] = None

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -10,7 +13,7 @@ from homesec.core.models import DeadLetter
 from homesec.core.tasks import enqueue
 
 
-def dead_letter_record(*, key: str, task: str, payload: dict, error: str, attempts: int = 1) -> DeadLetter:
+def dead_letter_record(*, key: str, task: str, payload: dict[str, Any], error: str, attempts: int = 1) -> DeadLetter:
     now = timezone.now()
     letter, created = DeadLetter.objects.get_or_create(
         key=key,
@@ -30,7 +33,7 @@ def dead_letter_record(*, key: str, task: str, payload: dict, error: str, attemp
     return letter
 
 
-def dead_letter_replay(*, letters) -> int:
+def dead_letter_replay(*, letters: Iterable[DeadLetter]) -> int:
     """Send each letter's payload to its task again. Tasks are idempotent, so replaying
     twice, or replaying work that has meanwhile succeeded, changes nothing."""
     count = 0
@@ -44,7 +47,7 @@ def dead_letter_replay(*, letters) -> int:
     return count
 
 
-def dead_letter_discard(*, letters) -> int:
+def dead_letter_discard(*, letters: Iterable[DeadLetter]) -> int:
     return DeadLetter.objects.filter(pk__in=[letter.pk for letter in letters]).delete()[0]
 
 

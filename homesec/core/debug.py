@@ -9,8 +9,10 @@ And REDIS_URL is copied into Q_CLUSTER and CHANNEL_LAYERS, where the key names s
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from django.conf import settings
+from django.http import HttpRequest
 from django.views.debug import SafeExceptionReporterFilter
 
 _OURS = r"DATABASE_URL|REDIS_URL|LLM_PROVIDERS|LLM_URL|NOTIFY_\w*URL"
@@ -29,12 +31,12 @@ class SecretsHidingFilter(SafeExceptionReporterFilter):
         super().__init__()
         self._secret_values = _secret_values()
 
-    def is_active(self, request) -> bool:
+    def is_active(self, request: HttpRequest | None) -> bool:
         # Also with DEBUG on: @sensitive_variables and @sensitive_post_parameters (the
         # password on the sign-in form) are honoured on the debug page too.
         return True
 
-    def cleanse_setting(self, key, value):
+    def cleanse_setting(self, key: Any, value: Any) -> Any:
         if isinstance(value, str) and (
             _URL_WITH_PASSWORD.search(value) or any(secret in value for secret in self._secret_values)
         ):
@@ -46,7 +48,7 @@ def _secret_values() -> list[str]:
     """Every string inside the secret-carrying settings (REDIS_URL, LLM_PROVIDERS' keys...)."""
     values: list[str] = []
 
-    def collect(value) -> None:
+    def collect(value: object) -> None:
         if isinstance(value, str):
             # Short values ("", "0", "default") protect nothing and would hide half the page.
             if len(value) >= 8:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -96,7 +96,7 @@ def _chmod(path: Path, mode: int) -> bool:
     return True
 
 
-def remove_inside(root: Path, relative_paths) -> int:
+def remove_inside(root: Path | str, relative_paths: Iterable[str]) -> int:
     """Remove files named relative to `root`, never anything outside it (a `..` or a symlink
     out in a stored path is skipped); a file already gone is fine. Returns how many went."""
     base = Path(root).resolve()

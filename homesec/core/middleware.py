@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
-from django.http import JsonResponse
+from django.http import HttpRequest, HttpResponseBase, JsonResponse
 
 # Anonymous callers may reach only these. The API is authenticated by DRF itself (token
 # or session) with IsAuthenticated-style permissions on every view, and answers 401.
@@ -14,11 +16,11 @@ ANONYMOUS_PREFIXES = ("/accounts/login/", "/api/", "/snapshots/")
 
 
 class LoginRequiredEverywhereMiddleware:
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
         self.static_prefix = settings.STATIC_URL
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         path = request.path_info
         if request.user.is_authenticated or path.startswith(self.static_prefix):
             return self.get_response(request)

@@ -19,10 +19,19 @@ This module is read by the settings, so it imports nothing that needs them loade
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+    from rest_framework.request import Request
+
+    # A Django or DRF request, or an ASGI scope.
+    RequestOrScope: TypeAlias = HttpRequest | Request | Mapping[str, Any]
 
 TrustedProxies = int | tuple[IPv4Network | IPv6Network, ...]
 
@@ -37,7 +46,7 @@ def trusted_proxies_parse(value: str) -> TrustedProxies:
         if not 0 <= count <= 10:
             raise ImproperlyConfigured(f"HOMESEC_TRUSTED_PROXIES={value!r}: a count of proxies must be 0-10")
         return count
-    networks = []
+    networks: list[IPv4Network | IPv6Network] = []
     for item in (part.strip() for part in value.split(",")):
         if not item:
             continue
@@ -51,10 +60,10 @@ def trusted_proxies_parse(value: str) -> TrustedProxies:
     return tuple(networks)
 
 
-def _peer_and_headers(request_or_scope) -> tuple[str | None, str, str]:
+def _peer_and_headers(request_or_scope: RequestOrScope) -> tuple[str | None, str, str]:
     """(socket peer, X-Forwarded-For, X-Forwarded-Proto) of a Django/DRF request or an ASGI scope."""
-    meta = getattr(request_or_scope, "META", None)
-    if meta is not None:
+    if not isinstance(request_or_scope, Mapping):  # a request: an ASGI scope is a dict
+        meta = request_or_scope.META
         return (
             meta.get("REMOTE_ADDR") or None,
             meta.get("HTTP_X_FORWARDED_FOR", ""),
@@ -62,7 +71,8 @@ def _peer_and_headers(request_or_scope) -> tuple[str | None, str, str]:
         )
     scope = request_or_scope
     client = scope.get("client")
-    forwarded, proto = [], ""
+    forwarded: list[str] = []
+    proto = ""
     for name, value in scope.get("headers", []):
         name = name.lower()
         if name == b"x-forwarded-for":
@@ -89,11 +99,11 @@ def _address(text: str) -> IPv4Address | IPv6Address | None:
     return address
 
 
-def _trusted(address, networks) -> bool:
+def _trusted(address: IPv4Address | IPv6Address | None, networks: tuple[IPv4Network | IPv6Network, ...]) -> bool:
     return address is not None and any(address in network for network in networks)
 
 
-def peer_is_trusted_proxy(request_or_scope) -> bool:
+def peer_is_trusted_proxy(request_or_scope: RequestOrScope) -> bool:
     """True when the connection came through a proxy HOMESEC_TRUSTED_PROXIES trusts."""
     proxies = settings.TRUSTED_PROXIES
     if isinstance(proxies, int):
@@ -102,7 +112,7 @@ def peer_is_trusted_proxy(request_or_scope) -> bool:
     return _trusted(_address(peer or ""), proxies)
 
 
-def client_ip(request_or_scope) -> str | None:
+def client_ip(request_or_scope: RequestOrScope) -> str | None:
     """The client's address: the socket peer, or what our trusted proxies say it was."""
     peer, forwarded, _ = _peer_and_headers(request_or_scope)
     proxies = settings.TRUSTED_PROXIES
@@ -124,7 +134,7 @@ def client_ip(request_or_scope) -> str | None:
     return client
 
 
-def forwarded_scheme(request_or_scope) -> str | None:
+def forwarded_scheme(request_or_scope: RequestOrScope) -> str | None:
     """`http` or `https` as our trusted proxy reports it (X-Forwarded-Proto), else None."""
     _, _, proto = _peer_and_headers(request_or_scope)
     scheme = proto.split(",")[0].strip().lower()

@@ -6,15 +6,19 @@ import hashlib
 import os
 import secrets
 import socket
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import AbstractUser, Group, Permission
 from django.contrib.auth.password_validation import validate_password
 from django.db import transaction
 from django.utils import timezone
 
 from homesec.core.models import ApiToken, Heartbeat, LoginFailure
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User  # AUTH_USER_MODEL: what ApiToken.user holds
 
 TOKEN_PREFIX = "hs_"
 ROLE_GROUPS = ("admin", "viewer")
@@ -23,12 +27,12 @@ ROLE_GROUPS = ("admin", "viewer")
 HOMESEC_APPS = ("core", "cameras", "detections", "events", "alerts", "monitoring")
 
 
-def role_groups_sync(*, group_model=None, permission_model=None) -> None:
+def role_groups_sync(
+    *, group_model: type[Group] | None = None, permission_model: type[Permission] | None = None
+) -> None:
     """The admin group holds every homesec permission, the viewer group only the view ones.
     Run by a data migration and after every migrate (new models bring new permissions);
     the migration passes its historical models."""
-    from django.contrib.auth.models import Permission
-
     group_model = group_model or Group
     permission_model = permission_model or Permission
     ours = permission_model.objects.filter(content_type__app_label__in=HOMESEC_APPS)
@@ -42,7 +46,7 @@ def token_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def api_token_create(*, user, name: str = "api") -> tuple[ApiToken, str]:
+def api_token_create(*, user: User, name: str = "api") -> tuple[ApiToken, str]:
     """Make a token and return it with its key; the key is shown once and never stored."""
     token = ApiToken(user=user, name=name)
     return token, api_token_issue(token=token)
@@ -75,7 +79,8 @@ def login_failure_username(raw: str) -> str:
     must count, and be refused, as viewer too."""
     from django.contrib.auth.forms import AuthenticationForm
 
-    return AuthenticationForm().fields["username"].to_python(raw)[:150]
+    cleaned: str = AuthenticationForm().fields["username"].to_python(raw) or ""
+    return cleaned[:150]
 
 
 def login_failure_record(*, username: str, ip: str | None) -> None:
@@ -88,7 +93,7 @@ def login_failures_clear(*, username: str, ip: str | None) -> None:
     LoginFailure.objects.filter(username=login_failure_username(username), ip=ip).delete()
 
 
-def user_set_role(*, user, role: str) -> None:
+def user_set_role(*, user: AbstractUser, role: str) -> None:
     if role not in ROLE_GROUPS:
         raise ValueError(f"unknown role {role!r}; roles are {', '.join(ROLE_GROUPS)}")
     with transaction.atomic():
@@ -100,7 +105,7 @@ def user_set_role(*, user, role: str) -> None:
         user.save(update_fields=["is_staff"])
 
 
-def admin_ensure(*, username: str, password: str | None) -> tuple[object, str | None]:
+def admin_ensure(*, username: str, password: str | None) -> tuple[AbstractUser, str | None]:
     """Make sure an admin exists. Returns (user, password to print) — the password only
     when one was generated, so it is shown exactly once. A given password must pass the
     password validators (ValidationError with their messages): the environment is no way
@@ -133,7 +138,7 @@ def heartbeat_name(role: str) -> str:
     return f"{role}@{socket.gethostname()}:{os.getpid()}"
 
 
-def heartbeat_beat(*, role: str, name: str, started_at, problem: str = "") -> None:
+def heartbeat_beat(*, role: str, name: str, started_at: datetime, problem: str = "") -> None:
     now = timezone.now()
     updated = Heartbeat.objects.filter(name=name).update(beat_at=now, problem=problem[:500])
     if not updated:

@@ -14,6 +14,7 @@ import subprocess
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from types import FrameType
 
 logger = logging.getLogger("homesec.supervisor")
 
@@ -32,8 +33,8 @@ class ProcessSpec:
 @dataclass
 class Child:
     spec: ProcessSpec
-    popen: subprocess.Popen | None = None
-    restarts: deque = field(default_factory=deque)
+    popen: subprocess.Popen[bytes] | None = None
+    restarts: deque[float] = field(default_factory=deque)
     restart_at: float | None = None
 
 
@@ -61,7 +62,7 @@ class Supervisor:
         child.restart_at = None
         logger.info("started %s (pid %s)", child.spec.name, child.popen.pid)
 
-    def request_stop(self, signum=None, frame=None) -> None:
+    def request_stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
         self.stopping = True
 
     def run(self) -> int:
@@ -104,16 +105,16 @@ class Supervisor:
                 self._spawn(child)
 
     def stop_all(self) -> None:
-        running = [c for c in self.children if c.popen is not None and c.popen.poll() is None]
-        for child in running:
+        running = [(c, c.popen) for c in self.children if c.popen is not None and c.popen.poll() is None]
+        for child, popen in running:
             logger.info("stopping %s", child.spec.name)
             # Only the leader: it stops its own children in order. A SIGTERM to the whole
             # group kills qcluster's sentinel mid-wait and deadlocks its parent's shutdown.
-            child.popen.terminate()
+            popen.terminate()
         deadline = time.monotonic() + STOP_GRACE_S
-        for child in running:
+        for child, popen in running:
             try:
-                child.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
+                popen.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 logger.warning("%s did not stop in %.0f s; killing it", child.spec.name, STOP_GRACE_S)
         for child in self.children:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -17,7 +18,7 @@ def lane_of(func: str) -> str | None:
     return settings.TASK_LANES.get(func)
 
 
-def enqueue(func: str, *args) -> None:
+def enqueue(func: str, *args: Any) -> None:
     """Queue `func` (a dotted name, so apps need not import each other) after commit.
 
     A lost message is not lost work: the rows stay pending and a sweep re-enqueues them.

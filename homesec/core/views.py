@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.shortcuts import render
 from django.template import engines
 from django.template.response import TemplateResponse
@@ -23,7 +26,7 @@ class LoginView(auth_views.LoginView):
     template_name = "registration/login.html"
     redirect_authenticated_user = True
 
-    def post(self, request, *args, **kwargs):
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         # The raw name: the lock-out cleans it exactly as the form will before signing in.
         username = request.POST.get("username", "")
         ip = client_ip(request)
@@ -37,11 +40,11 @@ class LoginView(auth_views.LoginView):
             )
         return super().post(request, *args, **kwargs)
 
-    def form_invalid(self, form):
+    def form_invalid(self, form: AuthenticationForm) -> HttpResponse:
         login_failure_record(username=self.request.POST.get("username", ""), ip=client_ip(self.request))
         return super().form_invalid(form)
 
-    def form_valid(self, form):
+    def form_valid(self, form: AuthenticationForm) -> HttpResponse:
         login_failures_clear(username=form.get_user().get_username(), ip=client_ip(self.request))
         return super().form_valid(form)
 
@@ -60,7 +63,7 @@ _ADMIN_FORBIDDEN = """{% extends "base.html" %}
 
 
 @require_GET
-def admin_login(request):
+def admin_login(request: HttpRequest) -> HttpResponseBase:
     """The admin's own sign-in URL, where the admin sends everyone it does not let in.
 
     Everyone signs in on homesec's page (it has the lock-out). Signed-in staff go on to
@@ -79,5 +82,5 @@ def admin_login(request):
 
 
 @require_GET
-def home(request):
+def home(request: HttpRequest) -> HttpResponse:
     return render(request, "homesec/home.html")

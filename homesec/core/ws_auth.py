@@ -16,13 +16,16 @@ again while the socket is open (credentials_valid).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, MutableMapping
 from importlib import import_module
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from channels.auth import AuthMiddlewareStack
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, load_backend
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.http.request import split_domain_port, validate_host
 from django.utils.crypto import constant_time_compare
@@ -34,8 +37,14 @@ from homesec.core.selectors import api_token_get_active
 DEFAULT_PORTS = {"http": 80, "https": 443}
 CREDENTIALS = "homesec.credentials"  # scope key: ("token", key) or ("session", session key)
 
+# ASGI: the connection's scope, and the app called with it.
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+AsgiApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-def _headers(scope) -> dict[str, str]:
+
+def _headers(scope: Scope) -> dict[str, str]:
     return {k.decode("latin1").lower(): v.decode("latin1") for k, v in scope.get("headers", [])}
 
 
@@ -51,7 +60,7 @@ def origin_of(url: str) -> tuple[str, str, int] | None:
         return None
 
 
-def _own_origin(scope, headers: dict[str, str]) -> tuple[str, str, int] | None:
+def _own_origin(scope: Scope, headers: dict[str, str]) -> tuple[str, str, int] | None:
     host = headers.get("host", "")
     domain, _ = split_domain_port(host)
     if not domain or not validate_host(domain, settings.ALLOWED_HOSTS):
@@ -62,7 +71,7 @@ def _own_origin(scope, headers: dict[str, str]) -> tuple[str, str, int] | None:
     return origin_of(f"{scheme}://{host}")
 
 
-def origin_allowed(scope, origin: str | None) -> bool:
+def origin_allowed(scope: Scope, origin: str | None) -> bool:
     if not origin:
         return False
     theirs = origin_of(origin)
@@ -74,10 +83,10 @@ def origin_allowed(scope, origin: str | None) -> bool:
 
 
 class TokenOrSessionAuthMiddleware:
-    def __init__(self, inner):
+    def __init__(self, inner: AsgiApp) -> None:
         self.inner = inner
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = _headers(scope)
         key = token_from_header(headers.get("authorization", ""))
         if key is None:
@@ -93,7 +102,7 @@ class TokenOrSessionAuthMiddleware:
         return await self.inner(scope, receive, send)
 
 
-def credentials_valid(scope) -> bool:
+def credentials_valid(scope: Scope) -> bool:
     """Do the credentials this socket opened with still sign in its user? False once the
     token is revoked or its user deactivated, or the session is gone (signed out, expired)
     or no longer verifies for that user (e.g. the password changed)."""
@@ -109,7 +118,7 @@ def credentials_valid(scope) -> bool:
     return False
 
 
-def _session_signs_in(session_key: str, user) -> bool:
+def _session_signs_in(session_key: str, user: AbstractBaseUser) -> bool:
     """A fresh read of the session row, verified as django.contrib.auth.get_user verifies
     each HTTP request, but read-only: get_user may flush or re-key the session, and this
     runs beside the browser that owns it."""
@@ -125,5 +134,5 @@ def _session_signs_in(session_key: str, user) -> bool:
     return any(constant_time_compare(session_hash, known) for known in hashes)
 
 
-def websocket_auth(inner):
+def websocket_auth(inner: AsgiApp) -> AsgiApp:
     return AuthMiddlewareStack(TokenOrSessionAuthMiddleware(inner))

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
@@ -100,7 +101,7 @@ def jobs_step(name: str, dotted: list[str], every_s: float) -> Step:
 class Command(BaseCommand):
     help = "Watch the camera folders and hand new uploads to the ingest workers."
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+from argparse import ArgumentParser
 from datetime import datetime, time
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
@@ -12,7 +14,7 @@ from events.assessment import event_assess
 from events.models import Event
 
 
-def _day(value: str, *, end: bool):
+def _day(value: str, *, end: bool) -> datetime:
     try:
         day = datetime.strptime(value, "%Y-%m-%d").date()
     except ValueError:
@@ -23,13 +25,21 @@ def _day(value: str, *, end: bool):
 class Command(BaseCommand):
     help = "Assess events again (with the LLM when configured, else the rules)."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("event_ids", nargs="*", type=int, help="Event ids.")
         parser.add_argument("--since", help="First day, YYYY-MM-DD (local time).")
         parser.add_argument("--until", help="Last day, YYYY-MM-DD (local time).")
         parser.add_argument("--fallbacks", action="store_true", help="Only events the rules assessed as a fallback.")
 
-    def handle(self, *args, event_ids, since=None, until=None, fallbacks=False, **options):
+    def handle(
+        self,
+        *args: Any,
+        event_ids: list[int],
+        since: str | None = None,
+        until: str | None = None,
+        fallbacks: bool = False,
+        **options: Any,
+    ) -> None:
         events = Event.objects.exclude(detection_count=0).order_by("started_at")
         if event_ids:
             events = events.filter(pk__in=event_ids)

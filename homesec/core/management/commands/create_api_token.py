@@ -1,3 +1,6 @@
+from argparse import ArgumentParser
+from typing import Any
+
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
@@ -7,11 +10,11 @@ from homesec.core.services import api_token_create
 class Command(BaseCommand):
     help = "Create an API token for USER and print it once (only its hash is stored)."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("username")
         parser.add_argument("--name", default="api", help="A label to tell tokens apart, e.g. 'phone'.")
 
-    def handle(self, *args, username: str, name: str, **options):
+    def handle(self, *args: Any, username: str, name: str, **options: Any) -> None:
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
             raise CommandError(f"no user named {username!r}")

@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
@@ -8,7 +10,7 @@ from homesec.core.services import admin_ensure
 class Command(BaseCommand):
     help = "Make sure an admin account exists (HOMESEC_ADMIN_USER / HOMESEC_ADMIN_PASSWORD, or a generated password)."
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         try:
             user, generated = admin_ensure(username=settings.ADMIN_USER, password=settings.ADMIN_PASSWORD or None)
         except ValidationError as error:  # the validators' messages, never the password

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from argparse import ArgumentParser
+from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
@@ -52,10 +54,10 @@ def process_specs() -> list[ProcessSpec]:
 class Command(BaseCommand):
     help = "Set homesec up and run the web server, the workers and the camera watcher."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--no-setup", action="store_true", help="Skip migrate, collectstatic and the admin check.")
 
-    def handle(self, *args, no_setup: bool = False, **options):
+    def handle(self, *args: Any, no_setup: bool = False, **options: Any) -> None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
         if not no_setup:
             call_command("migrate", interactive=False, verbosity=0)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import sys
 import time
+from argparse import ArgumentParser
+from typing import Any
 
 from django.core.management.base import BaseCommand
 
@@ -14,11 +16,11 @@ from homesec.core.heartbeat import start_heartbeat
 class Command(BaseCommand):
     help = "Run a task worker cluster (django-q2) and report its heartbeat."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--cluster", default=None, help="Cluster / queue name (default: the main queue).")
         parser.add_argument("--role", default="worker", help="Name under which the heartbeat is reported.")
 
-    def handle(self, *args, cluster=None, role="worker", **options):
+    def handle(self, *args: Any, cluster: str | None = None, role: str = "worker", **options: Any) -> None:
         if cluster and os.environ.get("Q_CLUSTER_NAME") != cluster:
             # django-q2 reads the cluster (queue) name from the environment when it is
             # imported, which Django has done by now: start again with it set.
