@@ -5,7 +5,7 @@ processes, with the rules analyzer (no language model) on 640x360 photos.
     bash bench/run.sh alert_latency --heavy [--budget 5]        # heavy lane full, model hanging
 
 The watcher, one worker cluster, the alert lane and the slow lane run as `make run` runs
-them. Detection is a local stand-in for a remote detector (tests/detections/fake_detector.py,
+them. Detection is a local stand-in for a remote detector (tests/support/fake_detector.py,
 the reference wire format: it decodes the upload and "sees" a person at 0.93, so every
 photo takes the fast path). Each photo goes to a camera folder of its own, so each makes
 a new event and a new alert (one camera would be held back by the cooldown, by design).
@@ -86,9 +86,9 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=12, help="with --heavy: full-HD clips to transcode")
     args = parser.parse_args()
 
-    from tests.alerts.servers import Receiver
-    from tests.detections.fake_detector import FakeDetector
-    from tests.events.fake_llm import FakeLLM
+    from tests.support.fake_detector import FakeDetector
+    from tests.support.fake_llm import FakeLLM
+    from tests.support.servers import Receiver
 
     work = Path(tempfile.mkdtemp(prefix="homesec-bench-"))
     detector, receiver = FakeDetector().start(), Receiver().start()

@@ -83,8 +83,8 @@ def backends(work: Path, runs: int) -> None:
     from detections.backends.http import HttpDetector
     from detections.backends.onnx import OnnxDetector
     from detections.backends.opencv import OpenCVDetector
-    from tests.detections.fake_detector import FakeDetector
     from tests.detections.test_onnx_backend import build_model
+    from tests.support.fake_detector import FakeDetector
 
     server = FakeDetector().start()
     constant, convnet = work / "constant.onnx", work / "convnet.onnx"

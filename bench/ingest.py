@@ -165,7 +165,7 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "homesec.settings")
     # The next stage is a stand-in that takes each ingest (the real claim) and logs it, so
     # the hand-off is measured but object detection, which is bench/detect's, is not.
-    os.environ["HOMESEC_INGEST_NEXT_STAGE"] = "tests.cameras.stage_stub.record"
+    os.environ["HOMESEC_INGEST_NEXT_STAGE"] = "tests.support.stage_stub.record"
     os.environ["HOMESEC_TEST_STAGE_LOG"] = str(work / "stage.log")
     import django
 

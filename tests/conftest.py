@@ -1,20 +1,18 @@
-"""Shared test helpers: real subprocesses (daphne, workers, the supervisor) on loopback."""
+"""Fixtures for every test: the cast of users, real child processes (daphne, workers, the
+supervisor), receivers for the notification transports and the task queues. The helpers
+behind them are in tests/support/."""
 
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 
+from tests.support import users
+from tests.support.processes import Proc, free_port
+
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # ORM calls inside Playwright sync tests
 
-REPO = Path(__file__).resolve().parent.parent
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -31,104 +29,61 @@ def browser_type_launch_args(browser_type_launch_args):
     return {**browser_type_launch_args, "executable_path": "/usr/bin/chromium", "args": CHROMIUM_ARGS}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+# --- The cast: one user of each kind, with fixed names (tests/support/users.py) -------------
 
 
-def wait_for(predicate, *, timeout: float, interval: float = 0.1, what="condition"):
-    """Poll `predicate` until truthy; `what` (a string, or a callable for a late
-    description of the state) names what was awaited when it times out."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what() if callable(what) else what}")
+@pytest.fixture
+def admin_user(db, django_user_model):
+    """The superuser "admin". It replaces pytest-django's fixture of that name, so
+    pytest-django's `admin_client` (a client signed in as the admin) signs in as this one."""
+    return django_user_model.objects.create_superuser(users.ADMIN, email="admin@example.org", password=users.PASSWORD)
 
 
-def database_url_for_tests() -> str:
-    """The URL of the database this test session uses (pytest-django's test database)."""
-    from django.db import connection
+@pytest.fixture
+def viewer(db, django_user_model):
+    """The user "viewer": someone of the household who signs in to watch, with the viewer role."""
+    from homesec.core.services import user_set_role
 
-    cfg = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{cfg['NAME']}"
-    auth = quote(cfg["USER"] or "")
-    if cfg["PASSWORD"]:
-        auth += ":" + quote(cfg["PASSWORD"])
-    return f"postgres://{auth}@{cfg['HOST']}:{cfg['PORT']}/{cfg['NAME']}"
+    user = django_user_model.objects.create_user(users.VIEWER, password=users.PASSWORD)
+    user_set_role(user=user, role="viewer")
+    return user
 
 
-def process_env(data_dir: Path, **extra: str) -> dict[str, str]:
-    from django.conf import settings
+@pytest.fixture
+def viewer_client(db, viewer):
+    """A client signed in as the viewer (as `admin_client` is for the admin)."""
+    from django.test import Client
 
-    env = {
-        **os.environ,
-        # Task payloads are signed: every process of one homesec needs the same key.
-        "HOMESEC_SECRET_KEY": settings.SECRET_KEY,
-        "HOMESEC_DATA_DIR": str(data_dir),
-        "HOMESEC_ENV_FILE": "/dev/null",
-        "PYTHONUNBUFFERED": "1",
-    }
-    env.update(extra)
-    return {k: v for k, v in env.items() if v is not None and v != "<unset>"}
+    client = Client()
+    client.force_login(viewer)
+    return client
 
 
-def manage(*args: str, env: dict[str, str], timeout: float = 60) -> str:
-    done = subprocess.run(
-        [sys.executable, str(REPO / "manage.py"), *args],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert done.returncode == 0, f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
-    return done.stdout
+@pytest.fixture
+def member(db, django_user_model):
+    """The user "member": someone of the household with the viewer role, the email
+    member@example.org and alert settings of their own (a MemberProfile, all defaults) for
+    the channels they own."""
+    from alerts.models import MemberProfile
+    from homesec.core.services import user_set_role
+
+    user = django_user_model.objects.create_user(users.MEMBER, email="member@example.org", password=users.PASSWORD)
+    user_set_role(user=user, role="viewer")
+    MemberProfile.objects.create(user=user)
+    return user
 
 
-class Proc:
-    """A child process in its own group, ended with its whole group."""
+@pytest.fixture
+def operator(db, django_user_model):
+    """The user "operator": an admin by role (the admin group, and so staff), not a superuser."""
+    from homesec.core.services import user_set_role
 
-    def __init__(self, argv: list[str], env: dict[str, str], log: Path) -> None:
-        self.log_path = log
-        self.log = log.open("wb")
-        self.popen = subprocess.Popen(
-            argv, env=env, cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+    user = django_user_model.objects.create_user(users.OPERATOR, password=users.PASSWORD)
+    user_set_role(user=user, role="admin")
+    return user
 
-    def output(self) -> str:
-        self.log.flush()
-        return self.log_path.read_text(errors="replace")
 
-    def kill(self) -> None:
-        import signal
-
-        try:
-            os.killpg(self.popen.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.popen.wait()
-        self.log.close()
-
-    def stop(self, timeout: float = 20) -> None:
-        import signal
-
-        if self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(self.popen.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.popen.poll()
-        self.log.close()
+# --- Real child processes (tests/support/processes.py) -------------------------------------
 
 
 @pytest.fixture
@@ -148,44 +103,12 @@ def spawn(tmp_path):
         proc.kill()
 
 
-def pipeline_env(tmp_path: Path, **extra: str) -> tuple[dict[str, str], Path]:
-    """Environment for real homesec processes on this test's database, with a fresh
-    camera root under tmp_path and a fast clock. Returns (env, camera root)."""
-    root = tmp_path / "var" / "cameras"
-    root.mkdir(parents=True)
-    env = process_env(
-        tmp_path / "var",
-        DATABASE_URL=database_url_for_tests(),
-        HOMESEC_CAMERA_ROOT=str(root),
-        HOMESEC_SWEEP_S="0.5",
-        **extra,
-    )
-    return env, root
-
-
-# The lanes' workers, as `manage.py run` starts them.
-ALERT_WORKER = ["worker", "--cluster", "alerts", "--role", "alert-worker"]
-SLOW_WORKER = ["worker", "--cluster", "slow", "--role", "slow-worker"]
-
-
-def start_manage(spawn, env: dict[str, str], *commands: list[str] | str) -> list[Proc]:
-    """Start `manage.py` commands; a watcher is waited for until its watches are in place."""
-    procs = []
-    for command in commands:
-        argv = [command] if isinstance(command, str) else command
-        proc = spawn([sys.executable, str(REPO / "manage.py"), *argv], env, name=argv[0])
-        if argv[0] == "watch_cameras":
-            wait_for(lambda p=proc: "watching" in p.output(), timeout=20, what=lambda p=proc: p.output())
-        procs.append(proc)
-    return procs
-
-
-# --- Receivers for the notification transports (tests/alerts/servers.py) -------------------
+# --- Receivers for the notification transports (tests/support/servers.py) ------------------
 
 
 @pytest.fixture
 def receiver():
-    from tests.alerts.servers import Receiver
+    from tests.support.servers import Receiver
 
     server = Receiver().start()
     yield server
@@ -194,7 +117,7 @@ def receiver():
 
 @pytest.fixture
 def smtp_server():
-    from tests.alerts.servers import SmtpServer
+    from tests.support.servers import SmtpServer
 
     with SmtpServer(free_port()) as server:
         yield server
@@ -202,7 +125,7 @@ def smtp_server():
 
 @pytest.fixture
 def mqtt_broker(tmp_path):
-    from tests.alerts.servers import Broker, mosquitto_binary
+    from tests.support.servers import Broker, mosquitto_binary
 
     binary = mosquitto_binary()
     if binary is None:
@@ -216,8 +139,8 @@ def mqtt_broker(tmp_path):
 
 @pytest.fixture
 def queues():
-    """The real task queues, emptied before and after the test (tests/queues.py)."""
-    from tests import queues as module
+    """The real task queues, emptied before and after the test (tests/support/queues.py)."""
+    from tests.support import queues as module
 
     module.purge()
     yield module

@@ -13,7 +13,7 @@ from alerts.engine import alerts_evaluate
 from alerts.models import Alert, AlertRule, Channel, Notification, NotificationAttempt
 from homesec.core.models import DeadLetter
 from tests.alerts.factory import FRIDAY_NOON, assessed_event, webhook_channel
-from tests.conftest import free_port
+from tests.support.processes import free_port
 
 pytestmark = pytest.mark.django_db
 

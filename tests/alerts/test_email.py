@@ -36,12 +36,11 @@ def test_the_email_has_text_html_and_the_snapshot_attached(smtp, notify, snapsho
     assert attachment.get_content() == snapshot[1]
 
 
-def test_a_members_email_channel_goes_to_the_member(smtp, notify, django_user_model):
-    member = django_user_model.objects.create_user("anna", email="anna@account.example")
-    MemberProfile.objects.create(user=member, email="anna@phone.example")
-    notification = notify(Channel.objects.create(name="anna", kind="email", owner=member))
+def test_a_members_email_channel_goes_to_the_member(smtp, notify, member):
+    MemberProfile.objects.filter(user=member).update(email="member@phone.example")  # not the account's address
+    notification = notify(Channel.objects.create(name="member", kind="email", owner=member))
     assert notification_send(notification_id=notification.pk, now=FRIDAY_NOON) == "delivered"
-    assert smtp.messages[0]["To"] == "anna@phone.example"
+    assert smtp.messages[0]["To"] == "member@phone.example"
 
 
 def test_a_refused_recipient_is_permanent(smtp, notify):
@@ -54,7 +53,7 @@ def test_a_refused_recipient_is_permanent(smtp, notify):
 
 
 def test_an_smtp_server_that_is_down_is_retried(settings, notify):
-    from tests.conftest import free_port
+    from tests.support.processes import free_port
 
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", free_port()
     notification = notify(Channel.objects.create(name="mail", kind="email", config={"to": ["me@example.org"]}))

@@ -10,8 +10,8 @@ import pytest
 from alerts.delivery import notification_send
 from alerts.models import Channel
 from tests.alerts.factory import FRIDAY_NOON, assessed_event
-from tests.alerts.servers import Subscriber
-from tests.conftest import free_port, pipeline_env, start_manage, wait_for
+from tests.support.processes import free_port, pipeline_env, start_manage, wait_for
+from tests.support.servers import Subscriber
 
 
 @pytest.mark.django_db

@@ -7,7 +7,7 @@ import pytest
 from alerts.delivery import notification_send
 from alerts.models import Channel
 from tests.alerts.factory import FRIDAY_NOON
-from tests.alerts.servers import Receiver
+from tests.support.servers import Receiver
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from datetime import time, timedelta
 
 import pytest
-from django.contrib.auth.models import User
 
 from alerts.delivery import notification_send
 from alerts.engine import alerts_evaluate
@@ -238,7 +237,7 @@ CASES = [
 ]
 
 
-def _run(case: Case, receiver) -> tuple[Alert | None, dict]:
+def _run(case: Case, receiver, request) -> tuple[Alert | None, dict]:
     rule = AlertRule.objects.create(
         name="rule", **{k: v for k, v in case.rule.items() if k not in ("cameras", "zones")}
     )
@@ -249,8 +248,8 @@ def _run(case: Case, receiver) -> tuple[Alert | None, dict]:
     rule.zones.set([zone(cam, name) for cam, name in case.rule.get("zones", [])])
     owner = None
     if case.member is not None:
-        owner = User.objects.create_user("member", email="member@example.org")
-        MemberProfile.objects.create(user=owner, **case.member)
+        owner = request.getfixturevalue("member")
+        MemberProfile.objects.filter(user=owner).update(**case.member)
     channel = webhook_channel(receiver.url, owner=owner, **case.channel)
     rule.channels.set([channel])
     for days, at, mode in case.schedule:
@@ -274,10 +273,10 @@ def _run(case: Case, receiver) -> tuple[Alert | None, dict]:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_rule_semantics(case: Case, receiver, settings):
+def test_rule_semantics(case: Case, receiver, settings, request):
     settings.TIME_ZONE = "UTC"
     receiver.script = list(case.answers)
-    alert, decision = _run(case, receiver)
+    alert, decision = _run(case, receiver, request)
     assert decision["result"] == case.expect, decision
     assert case.why in decision["why"], decision
     assert (alert is not None) == (case.expect == "fired")

@@ -11,7 +11,7 @@ from django.db import connection
 from cameras.ftp import build_server, ftp_account_create, ftp_account_set_password
 from cameras.models import Camera, FtpAccount
 from tests.cameras.corpus import jpeg_bytes
-from tests.conftest import free_port, wait_for
+from tests.support.processes import free_port, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

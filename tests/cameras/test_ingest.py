@@ -190,7 +190,7 @@ def test_the_sweep_resends_abandoned_rows_and_untaken_hand_offs(camera_root, set
     Ingest.objects.filter(pk=ids[1]).update(status="processing", claimed_at=long_ago, queued_at=long_ago)  # died
     assert ingest_sweep() == {"ingests": 2, "hand_offs": 0}
     assert ingest_sweep() == {"ingests": 0, "hand_offs": 0}  # sent again only after another stale period
-    settings.INGEST_NEXT_STAGE = "tests.cameras.stage_stub.record"
+    settings.INGEST_NEXT_STAGE = "tests.support.stage_stub.record"
     for pk in ids:  # the row whose worker died is tried on its own
         ingest_process(ingest_ids=[pk])
     Ingest.objects.update(queued_at=long_ago)

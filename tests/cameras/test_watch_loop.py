@@ -72,7 +72,7 @@ def test_start_jobs_are_retried_until_they_succeed_and_then_never_again():
     assert len(calls) == 3
 
 
-def test_ready_reports_a_watcher_whose_tick_is_failing(client, django_user_model):
+def test_ready_reports_a_watcher_whose_tick_is_failing():
     for role in ("worker", "slow-worker", "alert-worker"):
         heartbeat_beat(role=role, name=f"{role}@test", started_at=timezone.now())
     heartbeat_beat(

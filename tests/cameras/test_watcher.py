@@ -14,7 +14,7 @@ import pytest
 from cameras.models import Camera, Ingest
 from homesec.core.supervisor import ProcessSpec, Supervisor
 from tests.cameras.corpus import BAD_CASES, GOOD_ODD_NAMES, good_jpeg, good_png
-from tests.conftest import REPO, pipeline_env, start_manage, wait_for
+from tests.support.processes import REPO, pipeline_env, start_manage, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -24,7 +24,7 @@ def env(tmp_path):
     return pipeline_env(
         tmp_path,
         HOMESEC_MAX_UPLOAD_MB="1",
-        HOMESEC_INGEST_NEXT_STAGE="tests.cameras.stage_stub.record",
+        HOMESEC_INGEST_NEXT_STAGE="tests.support.stage_stub.record",
         HOMESEC_TEST_STAGE_LOG=str(tmp_path / "stage.log"),
     )[0]
 
@@ -233,7 +233,7 @@ def test_a_photo_uploaded_through_the_built_in_ftp_receiver_is_ingested(spawn, e
 
     from cameras.ftp import ftp_account_create
     from tests.cameras.corpus import jpeg_bytes
-    from tests.conftest import free_port
+    from tests.support.processes import free_port
 
     camera = Camera.objects.create(id="porch", name="Porch", folder="Porch")
     ftp_account_create(camera=camera, username="porchcam", password="porch-secret-1")

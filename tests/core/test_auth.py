@@ -4,16 +4,10 @@ from django.core.management import call_command
 from django.test import override_settings
 
 from homesec.core.models import ApiToken
-from homesec.core.services import api_token_create, api_token_revoke, user_set_role
+from homesec.core.services import api_token_create, api_token_revoke
+from tests.support.users import PASSWORD
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def viewer():
-    user = get_user_model().objects.create_user("viewer", password="viewer-pass-123")
-    user_set_role(user=user, role="viewer")
-    return user
 
 
 @pytest.mark.parametrize("path", ["/", "/admin/", "/admin/core/heartbeat/", "/anything-else"])
@@ -60,7 +54,7 @@ def test_create_api_token_command_prints_a_working_key(client, viewer, capsys):
     assert client.get("/api/me/", HTTP_AUTHORIZATION=f"Token {key}").status_code == 200
 
 
-def test_a_viewer_reads_but_may_not_write(viewer):
+def test_a_viewer_reads_but_may_not_write(viewer, operator):
     from rest_framework.decorators import api_view
     from rest_framework.response import Response
     from rest_framework.test import APIRequestFactory, force_authenticate
@@ -74,23 +68,20 @@ def test_a_viewer_reads_but_may_not_write(viewer):
         request = getattr(factory, method)("/api/x/")
         force_authenticate(request, user=viewer)
         assert view(request).status_code == expected
-    admin = get_user_model().objects.create_user("boss", password="boss-pass-123")
-    user_set_role(user=admin, role="admin")
     request = factory.post("/api/x/")
-    force_authenticate(request, user=admin)
+    force_authenticate(request, user=operator)
     assert view(request).status_code == 200
 
 
 def test_signing_in_with_the_login_page_opens_the_pages(client, viewer):
-    response = client.post("/accounts/login/", {"username": "viewer", "password": "viewer-pass-123", "next": "/"})
+    response = client.post("/accounts/login/", {"username": "viewer", "password": PASSWORD, "next": "/"})
     assert response.status_code == 302 and response["Location"] == "/"
     page = client.get("/")
     assert page.status_code == 200 and b"Signed in as" in page.content
 
 
-def test_a_viewer_opening_the_admin_gets_a_403_page_not_a_redirect_loop(client, viewer):
-    client.force_login(viewer)
-    response = client.get("/admin/", follow=True)
+def test_a_viewer_opening_the_admin_gets_a_403_page_not_a_redirect_loop(viewer_client):
+    response = viewer_client.get("/admin/", follow=True)
     assert response.status_code == 403
     assert len(response.redirect_chain) <= 1
     assert b"operator console" in response.content
@@ -105,11 +96,10 @@ def test_anonymous_admin_pages_go_to_the_rate_limited_login_page(client, path):
     assert response.status_code == 200 and b'action="/accounts/login/"' in response.content
 
 
-def test_an_admin_signing_in_from_the_admin_link_lands_in_the_admin(client):
-    get_user_model().objects.create_superuser("boss", password="boss-pass-123")
+def test_an_admin_signing_in_from_the_admin_link_lands_in_the_admin(client, admin_user):
     login_page = client.get("/admin/login/?next=/admin/core/heartbeat/", follow=True)
     next_url = login_page.context["next"]
-    response = client.post("/accounts/login/", {"username": "boss", "password": "boss-pass-123", "next": next_url})
+    response = client.post("/accounts/login/", {"username": "admin", "password": PASSWORD, "next": next_url})
     response = client.get(response["Location"], follow=True)
     assert response.status_code == 200
     assert response.redirect_chain[-1][0] == "/admin/core/heartbeat/"
@@ -121,7 +111,7 @@ def test_the_admin_login_route_does_not_sign_in_around_the_lockout(client, viewe
     viewer.save(update_fields=["is_staff"])
     for _ in range(3):
         client.post("/accounts/login/", {"username": "viewer", "password": "wrong"})
-    client.post("/admin/login/", {"username": "viewer", "password": "viewer-pass-123", "next": "/admin/"})
+    client.post("/admin/login/", {"username": "viewer", "password": PASSWORD, "next": "/admin/"})
     assert "_auth_user_id" not in client.session
 
 
@@ -129,7 +119,7 @@ def test_the_admin_login_route_does_not_sign_in_around_the_lockout(client, viewe
 def test_repeated_failed_sign_ins_lock_the_user_out(client, viewer):
     for _ in range(3):
         assert client.post("/accounts/login/", {"username": "viewer", "password": "wrong"}).status_code == 200
-    locked = client.post("/accounts/login/", {"username": "viewer", "password": "viewer-pass-123"})
+    locked = client.post("/accounts/login/", {"username": "viewer", "password": PASSWORD})
     assert locked.status_code == 429
     assert b"Too many failed sign-ins" in locked.content
     assert "_auth_user_id" not in client.session
@@ -140,7 +130,7 @@ def test_repeated_failed_sign_ins_lock_the_user_out(client, viewer):
 def test_a_locked_out_name_stays_locked_out_with_spaces_or_full_width_letters(client, viewer, variant):
     for _ in range(3):
         client.post("/accounts/login/", {"username": "viewer", "password": "wrong"})
-    locked = client.post("/accounts/login/", {"username": variant, "password": "viewer-pass-123"})
+    locked = client.post("/accounts/login/", {"username": variant, "password": PASSWORD})
     assert locked.status_code == 429
     assert "_auth_user_id" not in client.session
 
@@ -149,7 +139,7 @@ def test_a_locked_out_name_stays_locked_out_with_spaces_or_full_width_letters(cl
 def test_failures_under_variants_of_a_name_count_against_that_name(client, viewer):
     for variant in ("viewer ", "\uff56iewer", "\tviewer"):
         client.post("/accounts/login/", {"username": variant, "password": "wrong"})
-    assert client.post("/accounts/login/", {"username": "viewer", "password": "viewer-pass-123"}).status_code == 429
+    assert client.post("/accounts/login/", {"username": "viewer", "password": PASSWORD}).status_code == 429
 
 
 def test_ensure_admin_prints_a_generated_password_once(capsys, client):

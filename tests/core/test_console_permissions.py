@@ -25,7 +25,7 @@ from detections.models import Clip, DetectionRun
 from events.models import ActivityCount, PromptReplay, PromptVersion, SeverityLevel
 from homesec.core.deadletters import dead_letter_record
 from homesec.core.models import ApiToken, Breaker, DeadLetter, LiveMessage, LoginFailure
-from homesec.core.services import api_token_create, heartbeat_beat, user_set_role
+from homesec.core.services import api_token_create, heartbeat_beat
 from tests.alerts.factory import assessed_event, webhook_channel
 
 pytestmark = pytest.mark.django_db(transaction=True)  # queued tasks are part of "no effect"
@@ -34,16 +34,15 @@ STANDARD_VIEWS = {"changelist", "add", "history", "delete", "change", "autocompl
 
 
 @pytest.fixture
-def world(django_user_model, receiver):
-    """At least one row of every model the console shows."""
+def world(admin_user, receiver):
+    """At least one row of every model the console shows; returns the superuser."""
     from django_q.models import OrmQ, Schedule, Task
 
     from events.selectors import DEFAULT_LEVELS
 
     for name, minimum in DEFAULT_LEVELS:
         SeverityLevel.objects.get_or_create(name=name, defaults={"min_score": minimum})
-    boss = django_user_model.objects.create_superuser("boss", password=PASSWORD)
-    api_token_create(user=boss, name="boss's phone")
+    api_token_create(user=admin_user, name="the admin's phone")
     Group.objects.get_or_create(name="viewer")
     webhook_channel(receiver.url)
     AlertRule.objects.create(name="everything", all_channels=True)
@@ -77,7 +76,7 @@ def world(django_user_model, receiver):
     ModeScheduleEntry.objects.create(at="22:00", mode="night")
     heartbeat_beat(role="worker", name="worker@test", started_at=timezone.now())
     LiveMessage.objects.create(stream="events", kind="test")
-    LoginFailure.objects.create(username="boss", ip="127.0.0.1")
+    LoginFailure.objects.create(username=admin_user.username, ip="127.0.0.1")
     Breaker.objects.create(name="detector")
     now = timezone.now()
     Task.objects.create(
@@ -100,7 +99,7 @@ def world(django_user_model, receiver):
     )
     Schedule.objects.create(func="homesec.core.live.live_prune", name="prune")
     OrmQ.objects.create(key="nothing", payload="x", lock=now)
-    return boss
+    return admin_user
 
 
 def registered():
@@ -201,31 +200,24 @@ def test_the_admin_role_holds_every_homesec_permission_and_the_viewer_role_only_
     assert not any(label in ("auth", "django_q") for label, _ in admin_perms)
 
 
-def test_an_admin_who_is_not_a_superuser_sees_a_working_console(django_user_model, client):
-    user = django_user_model.objects.create_user("carer", password=PASSWORD)
-    user_set_role(user=user, role="admin")
-    client.force_login(user)
+def test_an_admin_who_is_not_a_superuser_sees_a_working_console(operator, client):
+    client.force_login(operator)
     assert client.get("/admin/events/event/").status_code == 200
     assert client.get("/admin/alerts/alertrule/").status_code == 200
     assert client.get("/admin/django_q/failure/").status_code == 403  # the task queue's pages: superusers only
 
 
-def test_a_viewer_gets_no_console(django_user_model, client):
-    user = django_user_model.objects.create_user("reader", password=PASSWORD)
-    user_set_role(user=user, role="viewer")
-    assert not user.is_staff
-    client.force_login(user)
-    assert client.get("/admin/events/event/").status_code in (302, 403)
+def test_a_viewer_gets_no_console(viewer, viewer_client):
+    assert not viewer.is_staff
+    assert viewer_client.get("/admin/events/event/").status_code in (302, 403)
 
 
-def test_only_a_superuser_makes_api_tokens_for_someone_else(world, django_user_model, client):
-    carer = django_user_model.objects.create_user("carer", password=PASSWORD)
-    user_set_role(user=carer, role="admin")
-    client.force_login(carer)
+def test_only_a_superuser_makes_api_tokens_for_someone_else(world, operator, client):
+    client.force_login(operator)
     client.post("/admin/core/apitoken/add/", {"user": world.pk, "name": "sneaky"})
     assert not ApiToken.objects.filter(name="sneaky", user=world).exists()
-    client.post("/admin/core/apitoken/add/", {"user": carer.pk, "name": "mine"})
-    assert ApiToken.objects.filter(name="mine", user=carer).exists()
+    client.post("/admin/core/apitoken/add/", {"user": operator.pk, "name": "mine"})
+    assert ApiToken.objects.filter(name="mine", user=operator).exists()
     token = ApiToken.objects.get(user=world)
     client.post("/admin/core/apitoken/", {"action": "revoke", "_selected_action": [token.pk]})
     assert ApiToken.objects.get(pk=token.pk).revoked_at is None  # not theirs to revoke

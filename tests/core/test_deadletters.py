@@ -1,18 +1,11 @@
 """Dead letters in the operator console: inspect, replay one / the selected / all, discard."""
 
 import pytest
-from django.contrib.auth import get_user_model
 
 from homesec.core.deadletters import dead_letter_record, dead_letter_replay
 from homesec.core.models import DeadLetter
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def admin_client(client):
-    client.force_login(get_user_model().objects.create_superuser("root", password="root-pass-123"))
-    return client
 
 
 @pytest.fixture
@@ -70,7 +63,6 @@ def test_replay_all_and_discard(admin_client, letters, monkeypatch, django_captu
     assert sorted(DeadLetter.objects.values_list("key", flat=True)) == ["ingest:2", "ingest:3"]
 
 
-def test_viewers_cannot_reach_failed_work(client, letters):
-    client.force_login(get_user_model().objects.create_user("v", password="viewer-pass-1"))
-    assert client.post("/admin/core/deadletter/replay-all/").status_code == 302
+def test_viewers_cannot_reach_failed_work(viewer_client, letters):
+    assert viewer_client.post("/admin/core/deadletter/replay-all/").status_code == 302
     assert not dead_letter_replay(letters=[])

@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from tests.conftest import REPO, process_env
+from tests.support.processes import REPO, process_env
 
 SECRETS = {
     "database password": "db-pass-4f1c90",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, process_env
+from tests.support.processes import REPO, process_env
 
 # The tests' own process already runs homesec's settings (and so its umask); a start by the
 # operator comes with a usual umask.

@@ -5,7 +5,6 @@ import asyncio
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.contrib.auth import get_user_model
 from django.test import override_settings
 
 from homesec.asgi import application
@@ -15,8 +14,7 @@ from homesec.core.services import api_token_create
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def make_token() -> str:
-    user = get_user_model().objects.create_user("watcher-app", password="pw-1234567890")
+def make_token(user) -> str:
     return api_token_create(user=user)[1]
 
 
@@ -53,9 +51,8 @@ async def test_a_bad_token_is_refused():
     assert not connected
 
 
-async def test_a_session_from_a_foreign_origin_is_refused(client):
-    user = await sync_to_async(get_user_model().objects.create_user)("u", password="pw-1234567890")
-    await sync_to_async(client.force_login)(user)
+async def test_a_session_from_a_foreign_origin_is_refused(client, viewer):
+    await sync_to_async(client.force_login)(viewer)
     cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
     for origin, ok in (("http://evil.example", False), ("http://127.0.0.1:8000", True)):
         communicator = WebsocketCommunicator(
@@ -67,8 +64,8 @@ async def test_a_session_from_a_foreign_origin_is_refused(client):
             await communicator.disconnect()
 
 
-async def test_a_published_message_reaches_a_token_client_once():
-    token = await sync_to_async(make_token)()
+async def test_a_published_message_reaches_a_token_client_once(viewer):
+    token = await sync_to_async(make_token)(viewer)
     communicator, connected, _ = await connect("/ws/events", token=token)
     assert connected
     stored = await sync_to_async(publish)(1)
@@ -80,8 +77,8 @@ async def test_a_published_message_reaches_a_token_client_once():
     await communicator.disconnect()
 
 
-async def test_a_reconnecting_client_gets_what_it_missed():
-    token = await sync_to_async(make_token)()
+async def test_a_reconnecting_client_gets_what_it_missed(viewer):
+    token = await sync_to_async(make_token)(viewer)
     first = await sync_to_async(publish)(1)
     await sync_to_async(publish)(2)
     await sync_to_async(publish)(3, stream="system")
@@ -92,8 +89,8 @@ async def test_a_reconnecting_client_gets_what_it_missed():
     await communicator.disconnect()
 
 
-async def test_ping_gets_pong_and_system_pushes_health():
-    token = await sync_to_async(make_token)()
+async def test_ping_gets_pong_and_system_pushes_health(viewer):
+    token = await sync_to_async(make_token)(viewer)
     communicator, connected, _ = await connect("/ws/system", token=token)
     assert connected
     health = await next_message(communicator, kind="health")
@@ -104,8 +101,8 @@ async def test_ping_gets_pong_and_system_pushes_health():
 
 
 @override_settings(WS_IDLE_S=0.5)
-async def test_a_silent_client_is_closed_as_idle_and_a_pinging_one_is_not():
-    token = await sync_to_async(make_token)()
+async def test_a_silent_client_is_closed_as_idle_and_a_pinging_one_is_not(viewer):
+    token = await sync_to_async(make_token)(viewer)
     quiet, connected, _ = await connect("/ws/events", token=token)
     assert connected
     chatty, connected, _ = await connect("/ws/events", token=token)

@@ -11,7 +11,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils.module_loading import import_string
 
-from tests.conftest import REPO, process_env
+from tests.support.processes import REPO, process_env
 
 OLD_TO_NEW = {
     "detections.tasks.detect_ingests": "detections.tasks.detection_accept",

@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 
-from tests.conftest import REPO, process_env
+from tests.support.processes import REPO, process_env
 
 
 def start(tmp_path, **settings: str) -> subprocess.CompletedProcess:

@@ -7,7 +7,7 @@ import threading
 import time
 
 from homesec.core.supervisor import ProcessSpec, Supervisor, restart_delay
-from tests.conftest import wait_for
+from tests.support.processes import wait_for
 
 
 def alive(pid: int) -> bool:

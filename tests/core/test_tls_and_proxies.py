@@ -15,11 +15,11 @@ from pathlib import Path
 import httpx
 import pytest
 import websockets
-from django.contrib.auth import get_user_model
 from django.test import RequestFactory, override_settings
 
 from homesec.core.models import LoginFailure
-from tests.conftest import REPO, database_url_for_tests, free_port, process_env, wait_for
+from tests.support.processes import REPO, database_url_for_tests, free_port, process_env, wait_for
+from tests.support.users import PASSWORD
 
 YEAR = 365 * 24 * 3600
 
@@ -97,7 +97,7 @@ def ws_opens(url: str, *, origin: str, headers: dict[str, str], **kwargs) -> boo
 
 
 def session_cookie(client) -> str:
-    client.force_login(get_user_model().objects.create_user("viewer", password="viewer-pass-123"))
+    """The session cookie of a signed-in test client."""
     return f"sessionid={client.cookies['sessionid'].value}"
 
 
@@ -151,7 +151,7 @@ def test_a_bad_trusted_proxies_value_stops_at_start(tmp_path, value):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_daphne_serves_https_itself_with_the_configured_certificate(tmp_path, spawn, client):
+def test_daphne_serves_https_itself_with_the_configured_certificate(tmp_path, spawn, viewer_client):
     cert, key = self_signed(tmp_path)
     port = free_port()
     env = process_env(
@@ -180,14 +180,16 @@ def test_daphne_serves_https_itself_with_the_configured_certificate(tmp_path, sp
     assert "Secure" in page.headers["set-cookie"]  # the CSRF cookie
 
     # A browser on this page opens wss:// from https://127.0.0.1:PORT; http:// is another origin.
-    cookie = {"Cookie": session_cookie(client)}
+    cookie = {"Cookie": session_cookie(viewer_client)}
     url = f"wss://127.0.0.1:{port}/ws/events"
     assert ws_opens(url, origin=f"https://127.0.0.1:{port}", headers=cookie, ssl=trust)
     assert not ws_opens(url, origin=f"http://127.0.0.1:{port}", headers=cookie, ssl=trust)
 
 
 @pytest.mark.django_db(transaction=True)
-def test_behind_a_trusted_tls_proxy_https_requests_get_hsts_and_plain_http_is_redirected(tmp_path, spawn, client):
+def test_behind_a_trusted_tls_proxy_https_requests_get_hsts_and_plain_http_is_redirected(
+    tmp_path, spawn, viewer_client
+):
     port = free_port()
     env = process_env(
         tmp_path / "var",
@@ -207,7 +209,7 @@ def test_behind_a_trusted_tls_proxy_https_requests_get_hsts_and_plain_http_is_re
     # Health probes that talk to homesec directly are not sent to the proxy.
     assert status(f"http://127.0.0.1:{port}/health") == 200
 
-    cookie = {"Cookie": session_cookie(client), "X-Forwarded-Proto": "https"}
+    cookie = {"Cookie": session_cookie(viewer_client), "X-Forwarded-Proto": "https"}
     ws_url = f"ws://cams.example.org:{port}/ws/events"
     # The proxy passes Host, so the socket's Host is cams.example.org:PORT.
     own = f"https://cams.example.org:{port}"
@@ -216,7 +218,7 @@ def test_behind_a_trusted_tls_proxy_https_requests_get_hsts_and_plain_http_is_re
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_forwarded_scheme_from_an_untrusted_peer_is_ignored(tmp_path, spawn, client):
+def test_a_forwarded_scheme_from_an_untrusted_peer_is_ignored(tmp_path, spawn, viewer_client):
     port = free_port()
     env = process_env(
         tmp_path / "var",
@@ -225,7 +227,7 @@ def test_a_forwarded_scheme_from_an_untrusted_peer_is_ignored(tmp_path, spawn, c
         HOMESEC_ALLOWED_HOSTS="127.0.0.1",
     )
     start_daphne(spawn, env, ["-b", "127.0.0.1", "-p", str(port)], f"http://127.0.0.1:{port}")
-    headers = {"Cookie": session_cookie(client), "X-Forwarded-Proto": "https"}
+    headers = {"Cookie": session_cookie(viewer_client), "X-Forwarded-Proto": "https"}
     url = f"ws://127.0.0.1:{port}/ws/events"
     assert not ws_opens(url, origin=f"https://127.0.0.1:{port}", headers=headers)
     assert ws_opens(url, origin=f"http://127.0.0.1:{port}", headers=headers)
@@ -247,18 +249,17 @@ def fail_sign_in(client, username: str, **meta) -> None:
 
 @pytest.mark.django_db
 @override_settings(LOGIN_MAX_FAILURES=2)
-def test_behind_a_trusted_proxy_one_locked_out_client_does_not_lock_out_the_others(client, settings):
+def test_behind_a_trusted_proxy_one_locked_out_client_does_not_lock_out_the_others(client, settings, viewer):
     settings.TRUSTED_PROXIES = proxies("1")
-    get_user_model().objects.create_user("viewer", password="viewer-pass-123")
     for n in range(6):  # an address is refused after three times the per-name limit
         fail_sign_in(client, f"guess-{n}", HTTP_X_FORWARDED_FOR="203.0.113.7")
     assert set(LoginFailure.objects.values_list("ip", flat=True)) == {"203.0.113.7"}
     locked = client.post(
-        "/accounts/login/", {"username": "viewer", "password": "viewer-pass-123"}, HTTP_X_FORWARDED_FOR="203.0.113.7"
+        "/accounts/login/", {"username": "viewer", "password": PASSWORD}, HTTP_X_FORWARDED_FOR="203.0.113.7"
     )
     assert locked.status_code == 429
     other = client.post(
-        "/accounts/login/", {"username": "viewer", "password": "viewer-pass-123"}, HTTP_X_FORWARDED_FOR="198.51.100.9"
+        "/accounts/login/", {"username": "viewer", "password": PASSWORD}, HTTP_X_FORWARDED_FOR="198.51.100.9"
     )
     assert other.status_code == 302
 

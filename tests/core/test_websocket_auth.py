@@ -6,7 +6,6 @@ import asyncio
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.contrib.auth import get_user_model
 from django.test import override_settings
 
 from homesec.asgi import application
@@ -17,10 +16,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 # The close code for "your credentials are gone": distinct from 4401 (refused at the
 # handshake) and 4408 (idle), so a client knows to sign in again rather than reconnect.
 CLOSE_SIGNED_OUT = 4403
-
-
-def make_user(username: str = "viewer"):
-    return get_user_model().objects.create_user(username, password="viewer-pass-123")
 
 
 async def session_cookie(client, user) -> bytes:
@@ -67,8 +62,8 @@ async def close_code(communicator, timeout: float = 5.0) -> int | None:
 
 
 @override_settings(ALLOWED_HOSTS=["cams.lan"], PUBLIC_URL="http://127.0.0.1:8000", CSRF_TRUSTED_ORIGINS=[])
-async def test_a_session_socket_origin_must_match_scheme_host_and_port(client):
-    cookie = await session_cookie(client, await sync_to_async(make_user)())
+async def test_a_session_socket_origin_must_match_scheme_host_and_port(client, viewer):
+    cookie = await session_cookie(client, viewer)
     cases = [
         ("cams.lan:8000", "http://cams.lan:8000", True),
         ("cams.lan:8000", "https://cams.lan:8000", False),
@@ -86,8 +81,8 @@ async def test_a_session_socket_origin_must_match_scheme_host_and_port(client):
 
 
 @override_settings(ALLOWED_HOSTS=["*"], PUBLIC_URL="http://127.0.0.1:8000", CSRF_TRUSTED_ORIGINS=[])
-async def test_allowing_every_host_does_not_allow_every_origin(client):
-    cookie = await session_cookie(client, await sync_to_async(make_user)())
+async def test_allowing_every_host_does_not_allow_every_origin(client, viewer):
+    cookie = await session_cookie(client, viewer)
     host = (b"host", b"127.0.0.1:8000")
     assert not await opens([(b"cookie", cookie), host, (b"origin", b"http://evil.example")])
     assert await opens([(b"cookie", cookie), host, (b"origin", b"http://127.0.0.1:8000")])
@@ -98,8 +93,8 @@ async def test_allowing_every_host_does_not_allow_every_origin(client):
     PUBLIC_URL="https://cams.example.org",
     CSRF_TRUSTED_ORIGINS=["https://home.example.net:8443"],
 )
-async def test_the_public_url_and_the_trusted_origins_may_open_session_sockets(client):
-    cookie = await session_cookie(client, await sync_to_async(make_user)())
+async def test_the_public_url_and_the_trusted_origins_may_open_session_sockets(client, viewer):
+    cookie = await session_cookie(client, viewer)
     cases = [
         ("https://cams.example.org", True),
         ("https://cams.example.org:443", True),
@@ -116,9 +111,8 @@ async def test_the_public_url_and_the_trusted_origins_may_open_session_sockets(c
 
 
 @override_settings(WS_RECHECK_S=0.5)
-async def test_a_token_socket_closes_once_its_token_is_revoked():
-    user = await sync_to_async(make_user)()
-    token, key = await sync_to_async(api_token_create)(user=user)
+async def test_a_token_socket_closes_once_its_token_is_revoked(viewer):
+    token, key = await sync_to_async(api_token_create)(user=viewer)
     communicator = await open_socket([(b"authorization", f"Bearer {key}".encode())])
     assert await still_open_after(communicator, 1.2)
     await sync_to_async(api_token_revoke)(token=token)
@@ -126,19 +120,18 @@ async def test_a_token_socket_closes_once_its_token_is_revoked():
 
 
 @override_settings(WS_RECHECK_S=0.5)
-async def test_a_token_socket_closes_once_its_user_is_deactivated():
-    user = await sync_to_async(make_user)()
-    _, key = await sync_to_async(api_token_create)(user=user)
+async def test_a_token_socket_closes_once_its_user_is_deactivated(viewer):
+    _, key = await sync_to_async(api_token_create)(user=viewer)
     communicator = await open_socket([(b"authorization", f"Bearer {key}".encode())])
     assert await still_open_after(communicator, 1.2)
-    user.is_active = False
-    await sync_to_async(user.save)(update_fields=["is_active"])
+    viewer.is_active = False
+    await sync_to_async(viewer.save)(update_fields=["is_active"])
     assert await close_code(communicator) == CLOSE_SIGNED_OUT
 
 
 @override_settings(WS_RECHECK_S=0.5)
-async def test_a_session_socket_closes_after_sign_out(client):
-    cookie = await session_cookie(client, await sync_to_async(make_user)())
+async def test_a_session_socket_closes_after_sign_out(client, viewer):
+    cookie = await session_cookie(client, viewer)
     communicator = await open_socket([(b"cookie", cookie), (b"origin", b"http://127.0.0.1:8000")])
     assert await still_open_after(communicator, 1.2)
     await sync_to_async(client.logout)()
@@ -146,12 +139,11 @@ async def test_a_session_socket_closes_after_sign_out(client):
 
 
 @override_settings(WS_RECHECK_S=0.5)
-async def test_a_session_socket_closes_once_the_password_changes(client):
-    user = await sync_to_async(make_user)()
-    cookie = await session_cookie(client, user)
+async def test_a_session_socket_closes_once_the_password_changes(client, viewer):
+    cookie = await session_cookie(client, viewer)
     communicator = await open_socket([(b"cookie", cookie), (b"origin", b"http://127.0.0.1:8000")])
     assert await still_open_after(communicator, 1.2)
     # A new password signs out every other session; its sockets go with them.
-    user.set_password("a-new-password-456")
-    await sync_to_async(user.save)(update_fields=["password"])
+    viewer.set_password("a-new-password-456")
+    await sync_to_async(viewer.save)(update_fields=["password"])
     assert await close_code(communicator) == CLOSE_SIGNED_OUT

@@ -1,7 +1,6 @@
 """The operator console lists detection work, and retries failed runs."""
 
 import pytest
-from django.contrib.auth import get_user_model
 
 pytestmark = pytest.mark.django_db
 
@@ -18,6 +17,5 @@ pytestmark = pytest.mark.django_db
         "/admin/cameras/ftpaccount/add/",
     ],
 )
-def test_the_console_pages_open_for_an_admin(client, path):
-    client.force_login(get_user_model().objects.create_superuser("root", password="root-pass-123"))
-    assert client.get(path).status_code == 200
+def test_the_console_pages_open_for_an_admin(admin_client, path):
+    assert admin_client.get(path).status_code == 200

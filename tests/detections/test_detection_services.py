@@ -14,16 +14,8 @@ from detections.models import Clip, Detection, DetectionRun
 from detections.services import clip_transcode, detection_accept, detection_process, detection_replay, detection_sweep
 from homesec.core.models import Breaker, DeadLetter
 from tests.cameras.corpus import good_clip, good_jpeg
-from tests.detections.fake_detector import FakeDetector
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def server():
-    fake = FakeDetector().start()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture(autouse=True)

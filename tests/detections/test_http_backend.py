@@ -6,16 +6,8 @@ import pytest
 
 from detections.backends.base import DetectorBadAnswer, DetectorOutage, DetectorRejected
 from detections.backends.http import HttpDetector
-from tests.detections.fake_detector import FakeDetector
 
 FRAME = np.full((360, 640, 3), 128, np.uint8)
-
-
-@pytest.fixture
-def server():
-    fake = FakeDetector().start()
-    yield fake
-    fake.stop()
 
 
 @pytest.mark.parametrize("api", ["reference", "deepstack"])

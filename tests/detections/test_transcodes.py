@@ -16,7 +16,7 @@ from detections.services import clip_transcode, detection_accept, detection_proc
 from homesec.core.deadletters import dead_letter_replay
 from homesec.core.models import DeadLetter
 from tests.cameras.corpus import good_clip
-from tests.conftest import wait_for
+from tests.support.processes import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TRANSCODE = "detections.tasks.clip_transcode"

@@ -19,9 +19,9 @@ from alerts.engine import alerts_evaluate
 from alerts.models import Alert, AlertCheck, AlertRule, Notification
 from events.models import Event
 from tests.alerts.factory import assessed_event, webhook_channel
-from tests.alerts.servers import Receiver, Subscriber
-from tests.conftest import ALERT_WORKER, SLOW_WORKER, pipeline_env, start_manage, wait_for
-from tests.detections.fake_detector import FakeDetector
+from tests.support.fake_detector import FakeDetector
+from tests.support.processes import ALERT_WORKER, SLOW_WORKER, pipeline_env, start_manage, wait_for
+from tests.support.servers import Receiver, Subscriber
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 SECRET = "chain-secret"
@@ -146,7 +146,7 @@ def test_an_alert_goes_out_while_transcodes_fill_the_slow_lane_and_the_language_
     from cameras.models import Camera
     from detections.models import Clip, DetectionRun
     from tests.cameras.corpus import heavy_clip
-    from tests.events.fake_llm import FakeLLM
+    from tests.support.fake_llm import FakeLLM
 
     detector = FakeDetector().start()
     llm = FakeLLM().start()

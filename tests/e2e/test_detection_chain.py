@@ -10,8 +10,8 @@ import pytest
 
 from cameras.models import Ingest
 from detections.models import Clip, Detection, DetectionRun
-from tests.conftest import ALERT_WORKER, SLOW_WORKER, pipeline_env, start_manage, wait_for
-from tests.detections.fake_detector import FakeDetector
+from tests.support.fake_detector import FakeDetector
+from tests.support.processes import ALERT_WORKER, SLOW_WORKER, pipeline_env, start_manage, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 PHOTOS = Path(__file__).parent.parent / "detections" / "photos"
@@ -30,7 +30,7 @@ def astronaut_clip(path: Path, seconds: int = 5, fps: int = 10) -> None:
 
 
 def test_photos_and_a_clip_become_detections_with_thumbnails_and_a_playable_copy(tmp_path, spawn):
-    from tests.events.fake_llm import GOOD, FakeLLM
+    from tests.support.fake_llm import GOOD, FakeLLM
 
     llm = FakeLLM().start()  # down for its first request, then answering
     llm.script = ["error500"]

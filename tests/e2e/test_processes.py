@@ -13,7 +13,7 @@ import httpx
 import pytest
 import websockets
 
-from tests.conftest import REPO, database_url_for_tests, free_port, manage, process_env, wait_for
+from tests.support.processes import REPO, database_url_for_tests, free_port, manage, process_env, wait_for
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 needs_redis = pytest.mark.skipif(not REDIS_URL, reason="REDIS_URL is not set (make test sets it)")

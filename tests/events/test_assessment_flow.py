@@ -27,8 +27,8 @@ from events.grouping import event_add_detections, event_close, event_sweep
 from events.models import Event
 from homesec.core.breaker import breaker_failure
 from homesec.core.models import LiveMessage
-from tests.conftest import wait_for
-from tests.events.fake_llm import GOOD, FakeLLM
+from tests.support.fake_llm import GOOD
+from tests.support.processes import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ASSESS, ASSESS_LLM, CHECK = (
@@ -40,13 +40,13 @@ _n = count(1)
 
 
 @pytest.fixture
-def llm(settings):
-    server = FakeLLM().start()
-    settings.LLM_PROVIDERS = [(server.url, "qwen3-8b", "")]
+def llm(llm, settings):
+    """The local model server of tests/events/conftest.py, without a key, with a longer
+    timeout, a long cool-down and the fast path's budget."""
+    settings.LLM_PROVIDERS = [(llm.url, "qwen3-8b", "")]
     settings.LLM_TIMEOUT_S, settings.LLM_COOLDOWN_S = 3.0, 30.0
     settings.FAST_PATH_LLM_BUDGET_S = 5.0
-    yield server
-    server.stop()
+    return llm
 
 
 def sure_person(*, cam: str = "door", at=None) -> int:

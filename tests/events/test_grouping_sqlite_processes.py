@@ -5,7 +5,7 @@ the IMMEDIATE transactions and the partial unique constraint that hold."""
 import subprocess
 import sys
 
-from tests.conftest import REPO, manage, process_env
+from tests.support.processes import REPO, manage, process_env
 
 SETUP = """
 from datetime import UTC, datetime

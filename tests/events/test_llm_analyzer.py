@@ -1,62 +1,15 @@
 """The LLM analyzer against a local server speaking the chat-completions wire format."""
 
-from datetime import UTC, datetime
-
 import pytest
 
-from cameras.models import Camera, Ingest
+from cameras.models import Ingest
 from detections.models import Detection
 from events.assessment import event_assess, event_facts, event_prompt, reassess_fallbacks
-from events.models import Event
-from tests.conftest import free_port
-from tests.events.fake_llm import GOOD, FakeLLM
+from tests.events.factory import AT
+from tests.support.fake_llm import GOOD
+from tests.support.processes import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
-AT = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def llm(settings):
-    server = FakeLLM().start()
-    settings.LLM_PROVIDERS = [(server.url, "qwen3-8b", "sk-local")]
-    settings.LLM_TIMEOUT_S, settings.LLM_COOLDOWN_S = 1.0, 0.2
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def event():
-    camera = Camera.objects.create(id="door", name="Front Door", folder="door", time_zone="Europe/Berlin")
-    ingest = Ingest.objects.create(
-        camera=camera, path="door/a.jpg", size=1, mtime_ns=1, status="done", arrived_at=AT, queued_at=AT, captured_at=AT
-    )
-    detection = Detection.objects.create(
-        camera=camera,
-        ingest=ingest,
-        captured_at=AT,
-        label="person",
-        confidence=0.91,
-        x=10,
-        y=20,
-        width=30,
-        height=60,
-        frame_width=640,
-        frame_height=360,
-        zones=["porch"],
-        zone_kinds=["entry"],
-    )
-    event = Event.objects.create(
-        camera=camera,
-        started_at=AT,
-        last_detection_at=AT,
-        chain_started_at=AT,
-        detection_count=1,
-        classes={"person": 1},
-        max_confidence=0.91,
-        status="closed",
-    )
-    event.detections.add(detection)
-    return event
 
 
 @pytest.mark.parametrize("mode", ["json", "think", "prose"])

@@ -2,7 +2,6 @@
 feedback, and `manage.py reassess`."""
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from events.assessment import (
@@ -15,15 +14,8 @@ from events.assessment import (
     prompt_version_save,
 )
 from events.models import Event, PromptReplay, PromptVersion
-from tests.events.test_llm_analyzer import AT, event, llm  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def admin_client(client):
-    client.force_login(get_user_model().objects.create_superuser("root", password="root-pass-123"))
-    return client
 
 
 def test_editing_a_prompt_in_the_console_makes_a_new_version(admin_client):
@@ -45,14 +37,14 @@ def test_one_version_is_active_and_rolling_back_activates_the_one_before():
     assert prompt_version_roll_back() == v1 and active_prompt() == ("one", 1)
 
 
-def test_the_active_prompt_is_sent_and_named_in_the_provenance(llm, event):  # noqa: F811
+def test_the_active_prompt_is_sent_and_named_in_the_provenance(llm, event):
     prompt_version_activate(prompt=prompt_version_save(text="You are strict."))
     assessed = event_assess(event_id=event.pk)
     assert llm.requests[0]["body"]["messages"][0] == {"role": "system", "content": "You are strict."}
     assert assessed.provenance["prompt_version"] == 1
 
 
-def test_a_replay_scores_stored_events_side_by_side_without_changing_them(llm, event):  # noqa: F811
+def test_a_replay_scores_stored_events_side_by_side_without_changing_them(llm, event):
     event_assess(event_id=event.pk)
     Event.objects.filter(pk=event.pk).update(risk_score=10, risk_level="low")  # what it had before
     replay = prompt_replay_start(prompt=prompt_version_save(text="Be strict."), event_ids=[event.pk])
@@ -73,14 +65,14 @@ def test_a_replay_scores_stored_events_side_by_side_without_changing_them(llm, e
     assert prompt_replay_run(replay_id=replay.pk) is None  # running it twice does nothing
 
 
-def test_the_replay_page_shows_old_and_new(admin_client, llm, event):  # noqa: F811
+def test_the_replay_page_shows_old_and_new(admin_client, llm, event):
     replay = prompt_replay_start(prompt=prompt_version_save(text="x"), event_ids=[event.pk])
     prompt_replay_run(replay_id=replay.pk)
     page = admin_client.get(f"/admin/events/promptreplay/{PromptReplay.objects.get().pk}/change/")
     assert b"<th>old</th><th>new</th>" in page.content and b"72 high" in page.content
 
 
-def test_an_event_can_be_reviewed_with_feedback_but_its_record_cannot_be_edited(admin_client, event):  # noqa: F811
+def test_an_event_can_be_reviewed_with_feedback_but_its_record_cannot_be_edited(admin_client, event):
     admin_client.post(
         f"/admin/events/event/{event.pk}/change/",
         {
@@ -101,7 +93,7 @@ def test_an_event_can_be_reviewed_with_feedback_but_its_record_cannot_be_edited(
     assert event.risk_score is None  # the assessment is the system's record
 
 
-def test_reassess_by_id_and_fallbacks_only(capsys, event):  # noqa: F811
+def test_reassess_by_id_and_fallbacks_only(capsys, event):
     call_command("reassess", str(event.pk))
     assert "Re-assessed 1 event(s); 1 got a different score." in capsys.readouterr().out
     call_command("reassess", "--fallbacks")

@@ -2,7 +2,6 @@ import os
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.test import override_settings
 from django.utils import timezone
 
@@ -17,18 +16,12 @@ def beat(role: str, age_s: float = 0.0) -> None:
     Heartbeat.objects.filter(name=f"{role}@test").update(beat_at=timezone.now() - timedelta(seconds=age_s))
 
 
-@pytest.fixture
-def signed_in(client):
-    client.force_login(get_user_model().objects.create_user("viewer", password="viewer-pass-123"))
-    return client
-
-
 def test_health_answers_while_the_process_serves(client):
     assert client.get("/health").json() == {"status": "ok"}
 
 
-def test_ready_is_503_naming_the_processes_without_heartbeats(signed_in):
-    response = signed_in.get("/ready")
+def test_ready_is_503_naming_the_processes_without_heartbeats(viewer_client):
+    response = viewer_client.get("/ready")
     assert response.status_code == 503
     body = response.json()
     assert set(body["not_ready"]) == {"worker", "alert-worker", "slow-worker", "watcher"}
@@ -36,33 +29,33 @@ def test_ready_is_503_naming_the_processes_without_heartbeats(signed_in):
     assert body["checks"]["database"]["ok"] and body["checks"]["broker"]["ok"]
 
 
-def test_ready_is_200_with_fresh_heartbeats(signed_in):
+def test_ready_is_200_with_fresh_heartbeats(viewer_client):
     beat("worker")
     beat("alert-worker")
     beat("slow-worker")
     beat("watcher")
-    response = signed_in.get("/ready")
+    response = viewer_client.get("/ready")
     assert response.status_code == 200, response.json()
     assert response.json()["ready"] is True
 
 
-def test_a_heartbeat_older_than_five_seconds_is_stale(signed_in):
+def test_a_heartbeat_older_than_five_seconds_is_stale(viewer_client):
     beat("worker", age_s=6)
     beat("alert-worker", age_s=1)
     beat("slow-worker", age_s=1)
     beat("watcher", age_s=1)
-    body = signed_in.get("/ready").json()
+    body = viewer_client.get("/ready").json()
     assert body["not_ready"] == ["worker"]
     assert body["checks"]["worker"]["error"].startswith("heartbeat stale for 6.")
 
 
 @override_settings(MIN_FREE_GB=10**9)
-def test_low_disk_makes_ready_fail(signed_in):
+def test_low_disk_makes_ready_fail(viewer_client):
     beat("worker")
     beat("alert-worker")
     beat("slow-worker")
     beat("watcher")
-    response = signed_in.get("/ready")
+    response = viewer_client.get("/ready")
     assert response.status_code == 503
     assert response.json()["not_ready"] == ["disk"]
     assert "GB free on the data volume" in response.json()["checks"]["disk"]["error"]
@@ -76,9 +69,9 @@ def test_anonymous_callers_get_the_status_and_the_failing_check_names_only(clien
     assert "worker@test" not in response.content.decode()
 
 
-def test_signed_in_users_get_the_details(signed_in):
+def test_signed_in_users_get_the_details(viewer_client):
     beat("worker")
-    response = signed_in.get("/ready")
+    response = viewer_client.get("/ready")
     assert response.json()["checks"]["worker"]["ok"] is True
     assert response.json()["checks"]["watcher"]["error"] == "no heartbeat yet"
     assert "worker@test" in response.content.decode()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from tests.local_server import LocalServer
+from tests.support.servers import LocalServer
 
 GOOD = {
     "risk_score": 72,

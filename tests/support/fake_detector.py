@@ -12,7 +12,7 @@ import time
 import cv2
 import numpy as np
 
-from tests.local_server import LocalServer
+from tests.support.servers import LocalServer
 
 
 class FakeDetector(LocalServer):
