@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support.processes import REPO, process_env
+from tests.support import processes
+from tests.support.processes import process_env
 
 # The tests' own process already runs homesec's settings (and so its umask); a start by the
 # operator comes with a usual umask.
@@ -37,17 +36,7 @@ def mode(path: Path) -> int:
 
 
 def manage(*args: str, env: dict[str, str]) -> str:
-    done = subprocess.run(
-        [sys.executable, str(REPO / "manage.py"), *args],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        umask=OPERATOR_UMASK,
-    )
-    assert done.returncode == 0, f"manage.py {args[0]} failed:\n{done.stdout}\n{done.stderr}"
-    return done.stdout
+    return processes.manage(*args, env=env, timeout=120, umask=OPERATOR_UMASK)
 
 
 def install_env(data: Path, **extra: str) -> dict[str, str]:

@@ -62,7 +62,7 @@ def process_env(data_dir: Path, **extra: str) -> dict[str, str]:
     return {k: v for k, v in env.items() if v is not None and v != "<unset>"}
 
 
-def manage(*args: str, env: dict[str, str], timeout: float = 60) -> str:
+def manage(*args: str, env: dict[str, str], timeout: float = 60, umask: int = -1) -> str:
     done = subprocess.run(
         [sys.executable, str(REPO / "manage.py"), *args],
         env=env,
@@ -70,6 +70,7 @@ def manage(*args: str, env: dict[str, str], timeout: float = 60) -> str:
         capture_output=True,
         text=True,
         timeout=timeout,
+        umask=umask,
     )
     assert done.returncode == 0, f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
     return done.stdout
