@@ -25,4 +25,7 @@ urlpatterns = [
     path("api/me/", api_views.api_me, name="api-me"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("", include("alerts.urls")),
+    path("", include("cameras.urls")),
+    path("", include("events.urls")),
+    path("", include("monitoring.urls")),
 ]

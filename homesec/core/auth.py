@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser, PermissionsMixin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 
@@ -29,6 +34,18 @@ def user_role(user: AbstractBaseUser | AnonymousUser | None) -> str | None:
     if user.is_superuser or user.groups.filter(name=ADMIN).exists():
         return ADMIN
     return VIEWER
+
+
+def admin_required(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    """Pages that change configuration: a viewer gets 403 (and sees no control for it)."""
+
+    @wraps(view)
+    def checked(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if user_role(request.user) != ADMIN:
+            raise PermissionDenied("Only an admin may change the configuration.")
+        return view(request, *args, **kwargs)
+
+    return checked
 
 
 def token_from_header(value: str) -> str | None:

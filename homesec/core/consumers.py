@@ -104,3 +104,6 @@ class LiveStreamConsumer(AsyncJsonWebsocketConsumer):
             if not valid:
                 await self.close(code=CLOSE_SIGNED_OUT)
                 return
+            # channels-redis forgets a group's members after a day (group_expiry): a wall
+            # tablet's socket stays open for weeks, so it joins again at every re-check.
+            await self.channel_layer.group_add(live_group(self.stream), self.channel_name)

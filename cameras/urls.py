@@ -1,0 +1,6 @@
+"""The household's pages of cameras (Django templates; writes are POSTs with CSRF)."""
+
+from django.urls import URLPattern, path  # noqa: F401 (the pages add their routes here)
+
+app_name = "cameras"
+urlpatterns: list[URLPattern] = []

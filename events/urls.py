@@ -1,0 +1,6 @@
+"""The household's pages of events (Django templates; writes are POSTs with CSRF)."""
+
+from django.urls import URLPattern, path  # noqa: F401 (the pages add their routes here)
+
+app_name = "events"
+urlpatterns: list[URLPattern] = []
