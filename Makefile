@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format clean-venv
+.PHONY: run test lint format screenshots clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	HOMESEC_ENV_FILE=/dev/null $(BIN)/mypy
+
+# A PNG of every page (desktop and phone width) with demo data, into docs/screenshots/.
+screenshots: $(VENV)/.installed-dev
+	bash scripts/screenshots.sh
 
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
