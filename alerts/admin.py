@@ -20,6 +20,7 @@ from alerts.models import (
     Alert,
     AlertCheck,
     AlertRule,
+    CameraSnooze,
     Channel,
     Household,
     MemberProfile,
@@ -290,6 +291,16 @@ class AlertCheckAdmin(ReadOnlyAdmin):
     list_filter = ("assessment_state", "risk_level")
     search_fields = ("outcome",)
     readonly_fields = ("event", "seq", "risk_score", "risk_level", "assessment_state", "outcome", "decisions")
+    fields = readonly_fields
+
+
+@admin.register(CameraSnooze)
+class CameraSnoozeAdmin(ReadOnlyAdmin):
+    """Cameras whose notifications the household snoozed (set on the alerts page); a row
+    whose end has passed is over and changes nothing."""
+
+    list_display = ("camera", "until", "set_by", "set_at")
+    readonly_fields = ("camera", "until", "set_by", "set_at")
     fields = readonly_fields
 
 

@@ -1,13 +1,17 @@
-"""The console's forms for alerts: rules, channels (a write-only secret checked by the
-channel's transport before it is stored) and the mode schedule. Saving goes through
-alerts/services.py."""
+"""The forms for alerts: the console's rules, channels (a write-only secret checked by the
+channel's transport before it is stored) and mode schedule; the alerts page's acknowledge /
+dismiss and a camera's snooze. Saving goes through alerts/services.py."""
 
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
 
 from alerts.delivery import channel_config
 from alerts.models import WEEKDAYS, AlertRule, Channel, Mode, ModeScheduleEntry
@@ -105,3 +109,81 @@ class ScheduleEntryForm(forms.ModelForm):
     class Meta:
         model = ModeScheduleEntry
         fields = ("days", "at", "mode", "enabled")
+
+
+# --- The alerts page ---------------------------------------------------------------------------
+
+
+class IdListField(forms.Field):
+    """Every value of a repeated field (ticked checkboxes), as distinct ids."""
+
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value: Any) -> list[int]:
+        try:
+            return sorted({int(v) for v in value or []})
+        except (TypeError, ValueError):
+            raise ValidationError("That is not an alert.") from None
+
+
+class AlertHandleForm(forms.Form):
+    """Acknowledge or dismiss the ticked alerts, or the one whose own button was pressed
+    (its value names it: `acknowledge:12`)."""
+
+    action = forms.RegexField(
+        regex=r"^(acknowledge|dismiss)(:\d+)?$", error_messages={"invalid": "Acknowledge or dismiss?"}
+    )
+    alert = IdListField(required=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not data.get("action"):
+            return data
+        verb, _, one = data["action"].partition(":")
+        data["verb"] = verb
+        data["ids"] = [int(one)] if one else data.get("alert", [])
+        if not data["ids"]:
+            raise ValidationError("Tick at least one alert first.")
+        return data
+
+
+SNOOZE_PRESETS = ((30, "30 min"), (60, "1 h"), (480, "8 h"))
+
+
+class SnoozeForm(forms.Form):
+    """Snooze a camera for `minutes` from now or `until` a time (a datetime-local value, read
+    in the household's time zone, or ISO 8601 with an offset), or `unsnooze` it. Cleaned,
+    `end` is when the snooze ends, None to unsnooze."""
+
+    minutes = forms.IntegerField(required=False, min_value=1, max_value=31 * 24 * 60)
+    until = forms.CharField(required=False, max_length=40)
+    unsnooze = forms.BooleanField(required=False)
+
+    def __init__(self, *args: Any, now: datetime, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.now = now
+
+    def clean_until(self) -> datetime | None:
+        text = self.cleaned_data.get("until", "").strip()
+        if not text:
+            return None
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValidationError("Give the end as a date and time, e.g. 2026-11-27T22:30.") from None
+        return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(settings.TIME_ZONE))
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.errors:
+            return data
+        minutes, until, unsnooze = data.get("minutes"), data.get("until"), data.get("unsnooze")
+        if sum((minutes is not None, until is not None, bool(unsnooze))) != 1:
+            raise ValidationError("Give one of: minutes, an end time, or unsnooze.")
+        if unsnooze:
+            data["end"] = None
+        else:
+            data["end"] = self.now + timedelta(minutes=minutes) if minutes is not None else until
+            if data["end"] <= self.now:
+                raise ValidationError("That time has passed: give one in the future.")
+        return data

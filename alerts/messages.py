@@ -33,6 +33,37 @@ def snapshot_detection_id(token: str) -> int | None:
     return value if isinstance(value, int) else None
 
 
+ACTION_SALT = "homesec.alerts.action"
+
+
+def action_token(alert_id: int) -> str:
+    return signing.dumps(alert_id, salt=ACTION_SALT, compress=True)
+
+
+class ActionLinkError(Exception):
+    """An action link that is forged, damaged or too old: nothing may be done with it."""
+
+
+def action_alert_id(token: str) -> int:
+    """The alert an action link names; ActionLinkError says why it cannot be used."""
+    try:
+        value = signing.loads(token, salt=ACTION_SALT, max_age=timedelta(days=settings.ACTION_LINK_DAYS))
+    except signing.SignatureExpired:
+        raise ActionLinkError(
+            f"This link has expired: links in notifications work for {settings.ACTION_LINK_DAYS:g} days."
+        ) from None
+    except signing.BadSignature:
+        raise ActionLinkError("This link is not valid: it was not made by this homesec, or it was cut short.") from None
+    if not isinstance(value, int):
+        raise ActionLinkError("This link is not valid.")
+    return value
+
+
+def action_url(alert: Alert) -> str:
+    """The signed link to the alert's page with its Acknowledge button (alerts/views.py)."""
+    return _absolute(reverse("alerts:act", args=[action_token(alert.pk)]))
+
+
 def _absolute(path: str) -> str:
     return settings.PUBLIC_URL + path
 
@@ -90,6 +121,7 @@ def message_for(notification: Notification) -> Message:
     frames = _snapshots(alert)
     image_urls = [_absolute(reverse("alerts:snapshot", args=[snapshot_token(d.pk)])) for d in frames]
     local = timezone.localtime(alert.created_at if alert else timezone.now(), camera.zoneinfo if camera else None)
+    acknowledge = action_url(alert) if alert is not None and not notification.test else ""
     context = {
         "alert": alert,
         "event": alert.event if alert else None,
@@ -99,6 +131,7 @@ def message_for(notification: Notification) -> Message:
         "url": url,
         "local": local,
         "reminder": notification.round,
+        "acknowledge_url": acknowledge,
     }
     subject = " ".join(render_to_string("alerts/subject.txt", context).split())
     kind = "test" if notification.test or alert is None else alert.kind
@@ -113,6 +146,8 @@ def message_for(notification: Notification) -> Message:
         "camera": {"id": camera.pk, "name": camera.name} if camera else None,
         "alert": None,
         "event": None,
+        # Links that act on the alert after signing in (a test carries none).
+        "actions": {"acknowledge": acknowledge} if acknowledge else {},
     }
     if alert is not None:
         data["alert"] = {
@@ -144,4 +179,5 @@ def message_for(notification: Notification) -> Message:
         risk_score=alert.risk_score if alert else None,
         image=_read(frames[0].thumbnail) if frames else None,
         image_urls=image_urls,
+        action_url=acknowledge,
     )

@@ -229,6 +229,25 @@ class Alert(models.Model):
         return f"alert {self.pk}: {self.title}"
 
 
+class CameraSnooze(models.Model):
+    """A camera's event notifications held back for the whole household until `until`.
+    One row per camera (setting it again moves `until`); an expired row is simply in the
+    past: nothing needs to clear it. Alerts are still raised and listed meanwhile."""
+
+    camera = models.OneToOneField(Camera, on_delete=models.CASCADE, related_name="snooze")
+    until = models.DateTimeField(db_index=True)
+    set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    set_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["until"]
+
+    def __str__(self) -> str:
+        return f"{self.camera_id} snoozed until {self.until:%Y-%m-%d %H:%M}"
+
+
 class AlertCheck(models.Model):
     """One per assessment the rules were checked against: what each rule decided, and why.
     Its existence is what makes checking the same assessment twice change nothing."""

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.db.models import Prefetch, Q, QuerySet
 
 from alerts.matching import Match, Seen, rule_match
-from alerts.models import AlertRule, Household, ModeScheduleEntry
+from alerts.models import Alert, AlertCheck, AlertRule, CameraSnooze, Household, ModeScheduleEntry, Notification
+from cameras.models import Camera
 from events.models import Event
 from events.selectors import level_names
 
@@ -100,3 +102,101 @@ def rule_test_against_events(*, rule: AlertRule, count: int, now: datetime) -> t
             }
         )
     return mode, rows
+
+
+# --- The alerts page: open alerts, the history, snoozes ------------------------------------------
+
+ALERT_OPEN_STATES = (Alert.State.PENDING, Alert.State.DELIVERED, Alert.State.FAILED)
+ALERT_HANDLED_STATES = (Alert.State.ACKNOWLEDGED, Alert.State.DISMISSED)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _with_delivery(alerts: QuerySet[Alert]) -> QuerySet[Alert]:
+    """Each alert with its camera, event and who handled it, and every notification with
+    its channel and attempts: three queries however many alerts."""
+    notifications = (
+        Notification.objects.select_related("channel").prefetch_related("attempt_log").order_by("round", "pk")
+    )
+    return alerts.select_related("camera", "event", "handled_by").prefetch_related(
+        Prefetch("notifications", queryset=notifications)
+    )
+
+
+@dataclass(frozen=True)
+class AlertsOpen:
+    alerts: list[Alert]
+    more: bool  # there are more open alerts than the page shows
+
+
+def alert_list_open(*, limit: int = 200) -> AlertsOpen:
+    """Alerts nobody has acknowledged or dismissed yet, newest first."""
+    rows = list(
+        _with_delivery(Alert.objects.filter(state__in=ALERT_OPEN_STATES)).order_by("-created_at", "-pk")[: limit + 1]
+    )
+    return AlertsOpen(rows[:limit], len(rows) > limit)
+
+
+@dataclass(frozen=True)
+class AlertHistoryPage:
+    alerts: list[Alert]
+    older: str  # the cursor of the next (older) page; "" on the last one
+
+
+def _cursor(alert: Alert) -> str:
+    return f"{(alert.created_at - _EPOCH) // timedelta(microseconds=1)}.{alert.pk}"
+
+
+def _cursor_parse(cursor: str) -> tuple[datetime, int] | None:
+    micros, _, pk = cursor.partition(".")
+    try:
+        return _EPOCH + timedelta(microseconds=int(micros)), int(pk)
+    except (ValueError, OverflowError):
+        return None
+
+
+def alert_history_page(*, cursor: str = "", size: int = 25) -> AlertHistoryPage:
+    """Handled alerts (acknowledged or dismissed), newest first, a page at a time. The
+    cursor is the last row's (created_at, id): a page costs the same however deep it is."""
+    query = Alert.objects.filter(state__in=ALERT_HANDLED_STATES)
+    position = _cursor_parse(cursor) if cursor else None
+    if position:
+        at, pk = position
+        query = query.filter(Q(created_at__lt=at) | Q(created_at=at, pk__lt=pk))
+    rows = list(_with_delivery(query).order_by("-created_at", "-pk")[: size + 1])
+    return AlertHistoryPage(rows[:size], _cursor(rows[size - 1]) if len(rows) > size else "")
+
+
+def alert_get_for_action(*, alert_id: int) -> Alert | None:
+    """The alert an action link names, with what its page shows."""
+    return Alert.objects.select_related("camera", "event", "handled_by").filter(pk=alert_id).first()
+
+
+def camera_snoozed_until(*, camera_id: str, now: datetime) -> datetime | None:
+    """When the camera's snooze ends, if it is snoozed now."""
+    return CameraSnooze.objects.filter(camera_id=camera_id, until__gt=now).values_list("until", flat=True).first()
+
+
+def camera_snoozes_active(*, now: datetime) -> list[CameraSnooze]:
+    """Every snooze still running, the one ending first first."""
+    return list(CameraSnooze.objects.filter(until__gt=now).select_related("camera", "set_by").order_by("until"))
+
+
+def cameras_with_snooze(*, now: datetime) -> list[tuple[Camera, datetime | None]]:
+    """Every camera with the end of its snooze (None: not snoozed), for the snooze controls."""
+    until = {s.camera_id: s.until for s in CameraSnooze.objects.filter(until__gt=now)}
+    return [(camera, until.get(camera.pk)) for camera in Camera.objects.order_by("name")]
+
+
+def camera_for_snooze(*, camera_id: str) -> Camera | None:
+    return Camera.objects.filter(pk=camera_id).first()
+
+
+def alert_checks_for_event(*, event_id: int) -> list[AlertCheck]:
+    """Each assessment's rule check of the event, the newest first: per rule whether it
+    fired, was suppressed (and why), did not match (and which condition failed), or was off."""
+    return list(AlertCheck.objects.filter(event_id=event_id).order_by("-seq", "-pk"))
+
+
+def alerts_open_count() -> int:
+    """Alerts nobody has acknowledged or dismissed yet (pending, delivered or failed)."""
+    return Alert.objects.filter(state__in=[Alert.State.PENDING, Alert.State.DELIVERED, Alert.State.FAILED]).count()

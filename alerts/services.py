@@ -12,16 +12,19 @@ import logging
 import shutil
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from alerts.delivery import NOTIFY_TASK, alert_refresh_state
 from alerts.matching import in_quiet_hours
-from alerts.models import Alert, AlertRule, Channel, Household, MemberProfile, Notification
+from alerts.models import Alert, AlertRule, CameraSnooze, Channel, Household, MemberProfile, Notification
+from alerts.selectors import camera_snoozed_until
 from cameras.models import Camera
 from cameras.selectors import cameras_offline_watched
 from events.selectors import level_names
@@ -40,10 +43,31 @@ def rule_channels(rule: AlertRule | None) -> list[Channel]:
     return list(rule.channels.all())
 
 
-def _skip_reason(channel: Channel, alert: Alert, now: datetime, top_level: str) -> str:
+def _snoozed_reason(alert: Alert, now: datetime, top_level: str) -> str:
+    """The household snoozed the alert's camera: its event alerts are raised and listed but
+    notify nobody, except the top level (it breaks through, as in quiet hours). A camera
+    gone offline (and every other system alert) is never snoozed."""
+    if alert.kind != Alert.Kind.EVENT or not alert.camera_id or alert.severity == top_level:
+        return ""
+    until = camera_snoozed_until(camera_id=alert.camera_id, now=now)
+    return f"snoozed until {snooze_label(until, now=now)}" if until else ""
+
+
+def snooze_label(until: datetime, *, now: datetime) -> str:
+    """HH:MM in the household's zone; the date too when it is not today."""
+    zone = ZoneInfo(settings.TIME_ZONE)
+    local = until.astimezone(zone)
+    if local.date() == now.astimezone(zone).date():
+        return f"{local:%H:%M}"
+    return f"{local:%a %d %b %H:%M}"
+
+
+def _skip_reason(channel: Channel, alert: Alert, now: datetime, top_level: str, snoozed: str = "") -> str:
     """Why this channel stays silent for this alert, or ''."""
     if not channel.enabled:
         return f"channel disabled: {channel.disabled_reason or 'by the operator'}"
+    if snoozed:
+        return snoozed
     if channel.owner_id is None:
         return ""
     profile = MemberProfile.objects.filter(user_id=channel.owner_id).select_related("user").first()
@@ -62,9 +86,10 @@ def _skip_reason(channel: Channel, alert: Alert, now: datetime, top_level: str) 
 def notifications_create(*, alert: Alert, channels: list[Channel], now: datetime, reminder: int = 0) -> list[int]:
     """A row per channel (skipped ones say why), then one task per pending row."""
     top_level = (level_names() or [""])[-1]
+    snoozed = _snoozed_reason(alert, now, top_level)
     rows = []
     for channel in channels:
-        skip = _skip_reason(channel, alert, now, top_level)
+        skip = _skip_reason(channel, alert, now, top_level, snoozed)
         status = Notification.Status.SKIPPED if skip else Notification.Status.PENDING
         rows.append(
             Notification(
@@ -190,6 +215,54 @@ def alert_acknowledge(*, alert: Alert, user: AbstractBaseUser | None = None, now
 def alert_dismiss(*, alert: Alert, user: AbstractBaseUser | None = None, now: datetime | None = None) -> bool:
     """Not worth acting on (a false alarm): no more reminders."""
     return _alert_close(alert, state=Alert.State.DISMISSED, stamp="dismissed_at", user=user, now=now)
+
+
+def alerts_handle(
+    *, alert_ids: Iterable[int], action: str, user: AbstractBaseUser | None = None, now: datetime | None = None
+) -> int:
+    """Acknowledge or dismiss several open alerts at once; returns how many it closed
+    (ones handled already, by someone else a moment ago, are left as they are)."""
+    close = {"acknowledge": alert_acknowledge, "dismiss": alert_dismiss}[action]
+    now = now or timezone.now()
+    return sum(close(alert=alert, user=user, now=now) for alert in Alert.objects.filter(pk__in=list(alert_ids)))
+
+
+# --- Snoozing a camera's notifications ------------------------------------------------------------
+
+SNOOZE_MAX = timedelta(days=31)
+
+
+def camera_snooze(
+    *, camera: Camera, until: datetime, user: AbstractBaseUser | None = None, now: datetime | None = None
+) -> CameraSnooze:
+    """Hold back the camera's event notifications for the whole household until `until`
+    (setting it again moves the end). Alerts are still raised and listed."""
+    now = now or timezone.now()
+    if until <= now:
+        raise ValidationError("The snooze must end in the future.")
+    if until - now > SNOOZE_MAX:
+        raise ValidationError(f"A snooze lasts at most {SNOOZE_MAX.days} days.")
+    snooze, _ = CameraSnooze.objects.update_or_create(
+        camera=camera, defaults={"until": until, "set_by": user, "set_at": now}
+    )
+    live_publish(
+        stream="events",
+        kind="camera.snoozed",
+        payload={"camera": camera.pk, "until": until.isoformat(), "by": user.get_username() if user else ""},
+    )
+    return snooze
+
+
+def camera_unsnooze(*, camera: Camera, user: AbstractBaseUser | None = None) -> bool:
+    """Notifications of the camera go out again from now on; True when it was snoozed."""
+    deleted = CameraSnooze.objects.filter(camera=camera).delete()[0]
+    if deleted:
+        live_publish(
+            stream="events",
+            kind="camera.snoozed",
+            payload={"camera": camera.pk, "until": None, "by": user.get_username() if user else ""},
+        )
+    return bool(deleted)
 
 
 # --- The household ----------------------------------------------------------------------------

@@ -407,6 +407,9 @@ if NOTIFY_STALE_S <= NOTIFY_TIMEOUT_S:
 NOTIFY_MAX_WAIT_MIN = env_float("HOMESEC_NOTIFY_MAX_WAIT_MIN", 60.0, minimum=0.1)
 # Snapshot links in webhook, ntfy and MQTT messages work without signing in, for this long.
 SNAPSHOT_LINK_DAYS = env_float("HOMESEC_SNAPSHOT_LINK_DAYS", 7.0, minimum=0.01)
+# The "Acknowledge" link in every alert's notification opens its page for this long (it
+# acknowledges only for someone signed in, with a click: the link alone changes nothing).
+ACTION_LINK_DAYS = env_float("HOMESEC_ACTION_LINK_DAYS", 7.0, minimum=0.01, maximum=366)
 # Channels declared in the environment (they belong to the household as a whole).
 NOTIFY_WEBHOOK_URL = env_str("HOMESEC_NOTIFY_WEBHOOK_URL")
 NOTIFY_WEBHOOK_SECRET = env_str("HOMESEC_NOTIFY_WEBHOOK_SECRET")

@@ -42,6 +42,7 @@ class Message:
     risk_score: int | None = None
     image: bytes | None = None  # the snapshot, where the channel can carry it
     image_urls: list[str] = field(default_factory=list)  # signed links that work without signing in
+    action_url: str = ""  # the signed link to acknowledge the alert (after signing in); "" for a test
 
 
 class Transport(Protocol):

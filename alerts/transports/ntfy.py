@@ -1,5 +1,6 @@
 """ntfy: a POST to the server's topic, priority by severity, the snapshot uploaded as the
-message's attachment (or linked, where the server does not take attachments)."""
+message's attachment (or linked, where the server does not take attachments), and an
+"Acknowledge" button that opens the alert's page."""
 
 from __future__ import annotations
 
@@ -35,6 +36,10 @@ def send(config: dict[str, Any], secret: str, message: Message) -> None:
         "X-Homesec-Idempotency-Key": message.key,
         "User-Agent": "homesec",
     }
+    if message.action_url:
+        # A button on the phone's notification that opens the alert's page (ntfy's `view`
+        # action); acknowledging there takes a signed-in click, never the link alone.
+        headers["Actions"] = f"view, Acknowledge, {message.action_url}"
     if secret:
         headers["Authorization"] = f"Bearer {secret}"
     if message.image and config.get("attach", True):
