@@ -1,8 +1,17 @@
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from monitoring.selectors import readiness
+from monitoring.selectors import (
+    breaker_list,
+    dead_letter_count,
+    heartbeat_list,
+    queue_depths,
+    queue_total,
+    readiness,
+    system_charts,
+)
 
 
 @never_cache
@@ -21,3 +30,33 @@ def ready(request: HttpRequest) -> JsonResponse:
         # free space tell a stranger how this house is run, so only signed-in users see them.
         report = {"ready": report["ready"], "not_ready": report["not_ready"]}
     return JsonResponse(report, status=status)
+
+
+@never_cache
+@require_GET
+def system(request: HttpRequest) -> HttpResponse:
+    """The System page: read-only for everyone signed in (it writes nothing)."""
+    report = readiness()
+    depths = queue_depths()
+    return render(
+        request,
+        "monitoring/system.html",
+        {
+            "nav": "system",
+            "report": report,
+            "disk": report["checks"]["disk"],
+            "heartbeats": heartbeat_list(),
+            "queues": depths,
+            "queue_total": queue_total(depths),
+            "dead_letters": dead_letter_count(),
+            "breakers": breaker_list(),
+            "charts": system_charts(),
+        },
+    )
+
+
+@never_cache
+@require_GET
+def system_charts_json(request: HttpRequest) -> JsonResponse:
+    """The System page's chart data, refetched by the page every minute and on new events."""
+    return JsonResponse(system_charts())
