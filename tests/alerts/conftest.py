@@ -34,3 +34,13 @@ def notify(snapshot):
         return Notification.objects.get(alert=alert)
 
     return raise_alert
+
+
+@pytest.fixture
+def smtp(settings, smtp_server):
+    """Email channels send to the test's SMTP server; returns its mailbox."""
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", smtp_server.port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    settings.DEFAULT_FROM_EMAIL = "homesec@example.org"
+    return smtp_server.mailbox

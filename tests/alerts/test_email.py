@@ -9,15 +9,6 @@ from tests.alerts.factory import FRIDAY_NOON
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def smtp(settings, smtp_server):
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", smtp_server.port
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-    settings.DEFAULT_FROM_EMAIL = "homesec@example.org"
-    return smtp_server.mailbox
-
-
 def test_the_email_has_text_html_and_the_snapshot_attached(smtp, notify, snapshot):
     channel = Channel.objects.create(name="mail", kind="email", config={"to": ["me@example.org"]})
     notification = notify(channel)

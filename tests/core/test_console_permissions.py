@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from alerts.engine import alerts_evaluate
 from alerts.models import AlertRule, Channel, Household, ModeScheduleEntry, Notification
+from alerts.services import camera_snooze
 from cameras.ftp import ftp_account_create
 from cameras.models import Camera, Ingest, Zone
 from detections.models import Clip, DetectionRun
@@ -74,6 +75,7 @@ def world(admin_user, receiver):
     PromptReplay.objects.create(prompt=prompt, event_ids=[event.pk])
     Household.objects.get_or_create(pk=1)
     ModeScheduleEntry.objects.create(at="22:00", mode="night")
+    camera_snooze(camera=camera, until=timezone.now() + timedelta(hours=1), user=admin_user)
     heartbeat_beat(role="worker", name="worker@test", started_at=timezone.now())
     LiveMessage.objects.create(stream="events", kind="test")
     LoginFailure.objects.create(username=admin_user.username, ip="127.0.0.1")
