@@ -55,12 +55,14 @@ def _problems(form: Form) -> str:
 
 
 def _back(request: HttpRequest, default: str) -> str:
-    """Where a form sends its user back to: its `next` when it is on this site."""
-    target = request.POST.get("next", "")
-    safe = url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    )
-    return target if target and safe else default
+    """Where a form sends its user back to: its `next`, else the page it was on (a snooze
+    control inside a fragment that a page fetched has no path of its own), when on this site."""
+    for target in (request.POST.get("next", ""), request.headers.get("referer", "")):
+        if target and url_has_allowed_host_and_scheme(
+            target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
+            return target
+    return default
 
 
 @require_GET

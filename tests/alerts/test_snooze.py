@@ -196,6 +196,11 @@ def test_the_form_posts_come_back_where_they_came_from_on_this_site_only(viewer_
     assert viewer_client.post("/cameras/front_door/snooze", {"minutes": "60", "next": "/"})["Location"] == "/"
     response = viewer_client.post("/cameras/front_door/snooze", {"unsnooze": "1", "next": "https://evil.example/"})
     assert response["Location"] == "/alerts/"
+    # Without a next (a control in a fragment the page fetched): back to the page it was on.
+    response = viewer_client.post("/cameras/front_door/snooze", {"minutes": "60"}, HTTP_REFERER="http://testserver/")
+    assert response["Location"] == "http://testserver/"
+    response = viewer_client.post("/cameras/front_door/snooze", {"minutes": "60"}, HTTP_REFERER="https://evil.example/")
+    assert response["Location"] == "/alerts/"
 
 
 def test_an_unknown_camera_a_get_and_a_missing_csrf_token_change_nothing(viewer, viewer_client):
@@ -215,7 +220,9 @@ def test_the_controls_template_for_the_overview_tile(viewer):
     idle = render_to_string("alerts/_snooze.html", {"camera": cam, "snoozed_until": None}, request=request)
     assert 'action="/cameras/front_door/snooze"' in idle and 'name="csrfmiddlewaretoken"' in idle
     assert all(f'name="minutes" value="{m}"' in idle for m in (30, 60, 480))
-    assert 'type="datetime-local" name="until"' in idle and 'name="next" value="/"' in idle
+    assert 'type="datetime-local" name="until"' in idle and 'name="next"' not in idle  # back where it was
+    here = {"camera": cam, "snoozed_until": None, "next_url": "/"}
+    assert 'name="next" value="/"' in render_to_string("alerts/_snooze.html", here, request=request)
     until = timezone.now() + timedelta(hours=1)
     snoozed = render_to_string("alerts/_snooze.html", {"camera": cam, "snoozed_until": until}, request=request)
     assert "Snoozed until" in snoozed and 'name="unsnooze"' in snoozed and 'name="minutes"' not in snoozed
