@@ -15,9 +15,9 @@ from django.utils import timezone
 
 from alerts.delivery import notification_send
 from alerts.engine import alerts_evaluate
-from alerts.models import Alert, AlertRule, Notification
+from alerts.models import Alert, AlertRule, Channel, Notification, NotificationAttempt
 from alerts.services import alert_acknowledge, alert_dismiss
-from tests.alerts.factory import assessed_event, webhook_channel
+from tests.alerts.factory import assessed_event, camera, webhook_channel
 from tests.support.servers import Receiver
 
 pytestmark = pytest.mark.django_db
@@ -106,15 +106,44 @@ def _queries(client: Client) -> int:
     return len(queries)
 
 
-def test_the_page_costs_the_same_queries_for_two_alerts_or_twelve(viewer_client, viewer, raise_alert):
-    for n in range(2):
-        alert_dismiss(alert=raise_alert(cam=f"cam{n}"), user=viewer)
-        raise_alert(cam=f"cam{n}")
+def _alerts_with_deliveries(count: int, channels: list[Channel], user) -> None:
+    """`count` open and `count` handled alerts, each with a notification per channel and two
+    attempts each: rows as delivery leaves them."""
+    now = timezone.now()
+    cam = camera(f"cam{Alert.objects.count()}")
+    for n in range(count * 2):
+        alert = Alert.objects.create(
+            camera=cam,
+            title=f"alert {n}",
+            severity="high",
+            state="delivered" if n % 2 else "acknowledged",
+            handled_by=None if n % 2 else user,
+            dedup_key=f"{cam.pk}:{n}",
+            created_at=now - timedelta(seconds=n),
+        )
+        for channel in channels:
+            notification = Notification.objects.create(
+                alert=alert, channel=channel, status="delivered", queued_at=now, created_at=now
+            )
+            NotificationAttempt.objects.bulk_create(
+                NotificationAttempt(
+                    notification=notification,
+                    number=i,
+                    ok=i == 2,
+                    error="" if i == 2 else "HTTP 503",
+                    latency_ms=5,
+                    at=now,
+                )
+                for i in (1, 2)
+            )
+
+
+def test_the_page_costs_the_same_queries_for_two_alerts_or_twelve(viewer_client, viewer, receiver):
+    channels = [webhook_channel(receiver.url, name="hook"), webhook_channel(receiver.url, name="phone")]
+    _alerts_with_deliveries(2, channels, viewer)
     few = _queries(viewer_client)
-    for n in range(2, 7):
-        alert_dismiss(alert=raise_alert(cam=f"cam{n}"), user=viewer)
-        raise_alert(cam=f"cam{n}")
-    assert Alert.objects.count() == 14
+    _alerts_with_deliveries(10, channels, viewer)
+    assert Alert.objects.count() == 24
     assert _queries(viewer_client) == few <= 16
 
 
