@@ -56,6 +56,11 @@ class Detection(models.Model):
     zones = models.JSONField(default=list, blank=True, help_text="Names of the zones its bottom-centre is in.")
     zone_kinds = models.JSONField(default=list, blank=True)
     thumbnail = models.CharField(max_length=500, blank=True, help_text="Relative to the media root.")
+    preview = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="The frame without boxes, downscaled, relative to the media root (shared by its frame's detections).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -4,10 +4,15 @@ detections no event holds yet, notifications and pages show an event's key frame
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import PurePosixPath
+from typing import Literal
 
+from django.conf import settings
 from django.db.models import QuerySet
 
-from detections.models import Detection
+from cameras.models import Ingest
+from detections.media import MediaFile, content_type_for
+from detections.models import Clip, Detection
 
 
 def detections_ungrouped(*, ingest_ids: list[int]) -> QuerySet[Detection]:
@@ -46,3 +51,42 @@ def detection_thumbnail(*, detection_id: int | None) -> str:
     if detection_id is None:
         return ""
     return Detection.objects.filter(pk=detection_id).values_list("thumbnail", flat=True).first() or ""
+
+
+# --- Media for the pages (detections/views.py): found by id, never by a path from a request ---
+
+
+def detection_still(*, detection_id: int, kind: Literal["preview", "thumbnail"]) -> MediaFile | None:
+    """A detection's clean preview or its thumbnail with the boxes drawn in."""
+    row = Detection.objects.filter(pk=detection_id).values_list(kind, "camera_id").first()
+    if row is None or not row[0]:
+        return None
+    relative, camera_id = row
+    return MediaFile(settings.MEDIA_ROOT, relative, "image/jpeg", f"{camera_id}-{detection_id}-{kind}.jpg")
+
+
+def _ingest(ingest_id: int) -> Ingest | None:
+    return Ingest.objects.exclude(status=Ingest.Status.DELETED).filter(pk=ingest_id).first()
+
+
+def ingest_original(*, ingest_id: int) -> MediaFile | None:
+    """The upload as the camera sent it (under the camera root)."""
+    ingest = _ingest(ingest_id)
+    if ingest is None or not ingest.media_type:
+        return None
+    name = PurePosixPath(ingest.path).name
+    return MediaFile(settings.CAMERA_ROOT, ingest.path, content_type_for(ingest.media_format or name), name)
+
+
+def ingest_clip_playable(*, ingest_id: int) -> MediaFile | None:
+    """A clip as a browser plays it: the H.264 copy once made, else the upload itself
+    (already playable, or the best there is while the copy is made)."""
+    ingest = _ingest(ingest_id)
+    if ingest is None or ingest.media_type != "video":
+        return None
+    copy = Clip.objects.filter(ingest_id=ingest_id, transcode=Clip.Transcode.DONE).values_list("playable", flat=True)
+    playable = copy.first()
+    if playable:
+        name = f"{PurePosixPath(ingest.path).stem}.mp4"
+        return MediaFile(settings.MEDIA_ROOT, playable, "video/mp4", name)
+    return ingest_original(ingest_id=ingest_id)

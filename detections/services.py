@@ -37,7 +37,7 @@ from detections.backends.base import (
 )
 from detections.clips import needs_browser_copy, sample_frames, transcode_h264
 from detections.models import CLASSES, Clip, Detection, DetectionRun
-from detections.thumbnails import write_thumbnail
+from detections.thumbnails import write_preview, write_thumbnail
 from homesec.core.breaker import BreakerPolicy, breaker_allow, breaker_failure, breaker_retry_at, breaker_success
 from homesec.core.deadletters import dead_letter_clear, dead_letter_record
 from homesec.core.durable import (
@@ -191,8 +191,10 @@ def _store(
         kept = [(b, hits) for b in result.boxes if (hits := _keep(b, camera, zones, width, height)) is not None]
         if not kept:
             continue
-        thumb = f"thumbs/{camera.pk}/{ingest.arrived_at:%Y-%m-%d}/{ingest.pk}-{index}.jpg"
+        name = f"{camera.pk}/{ingest.arrived_at:%Y-%m-%d}/{ingest.pk}-{index}.jpg"
+        thumb, preview = f"thumbs/{name}", f"previews/{name}"
         write_thumbnail(frame, [b for b, _ in kept], settings.MEDIA_ROOT / thumb)
+        write_preview(frame, settings.MEDIA_ROOT / preview)
         for box, hits in kept:
             rows.append(
                 Detection(
@@ -211,6 +213,7 @@ def _store(
                     zones=[z.name for z in hits],
                     zone_kinds=sorted({z.kind for z in hits}),
                     thumbnail=thumb,
+                    preview=preview,
                 )
             )
     with transaction.atomic():
@@ -388,10 +391,10 @@ def clip_transcode_replay(*, clip_ids: list[int]) -> dict[str, int]:
 
 
 def detections_delete(*, detections: QuerySet[Detection]) -> int:
-    """Delete detection rows and, once that is committed, their thumbnails."""
-    thumbnails = list(detections.values_list("thumbnail", flat=True))
+    """Delete detection rows and, once that is committed, their thumbnails and previews."""
+    files = [name for pair in detections.values_list("thumbnail", "preview") for name in pair]
     count = detections.delete()[0]
-    transaction.on_commit(lambda: remove_inside(settings.MEDIA_ROOT, thumbnails))
+    transaction.on_commit(lambda: remove_inside(settings.MEDIA_ROOT, files))
     return count
 
 

@@ -27,5 +27,6 @@ urlpatterns = [
     path("", include("alerts.urls")),
     path("", include("cameras.urls")),
     path("", include("events.urls")),
+    path("", include("detections.urls")),
     path("", include("monitoring.urls")),
 ]
