@@ -33,6 +33,7 @@ from homesec.core.durable import (
     worker_died,
 )
 from homesec.core.files import remove_inside
+from homesec.core.live import live_publish
 from homesec.core.retry import MAX_TRIES, backoff_delay
 from homesec.core.tasks import enqueue
 
@@ -141,8 +142,19 @@ def ingest_process(*, ingest_ids: list[int]) -> dict[str, int]:
     # One camera update per batch, not per file: a burst of uploads is one "seen".
     for camera in {row.camera_id: row.camera for row, _, _ in good}.values():
         camera_saw_upload(camera, rejected=False, reason="", now=timezone.now())
-    ingest_hand_off(ingest_ids=[pk for pk, status in statuses.items() if status == Ingest.Status.DONE])
+    accepted = [pk for pk, status in statuses.items() if status == Ingest.Status.DONE]
+    _publish_uploads([row for row, _, _ in good if statuses.get(row.pk) == Ingest.Status.DONE])
+    ingest_hand_off(ingest_ids=accepted)
     return counts
+
+
+def _publish_uploads(rows: list[Ingest]) -> None:
+    """One live message per camera and batch (not per file): pages show its newest image."""
+    newest: dict[str, int] = {}
+    for row in rows:
+        newest[row.camera_id] = max(newest.get(row.camera_id, 0), row.pk)
+    for camera_id, ingest_id in newest.items():
+        live_publish(stream="events", kind="camera.upload", payload={"camera": camera_id, "ingest": ingest_id})
 
 
 def _sha256(path: Path) -> str:

@@ -167,6 +167,8 @@ class Ingest(models.Model):
                 name="ingest_waiting_hand_off",
                 condition=Q(status="done", handed_off_at__isnull=True),
             ),
+            # A camera's newest accepted upload (its latest image on the overview).
+            models.Index(fields=["camera", "-arrived_at"], name="ingest_camera_accepted", condition=Q(status="done")),
         ]
 
     def __str__(self) -> str:

@@ -3,16 +3,29 @@ offline check. Taking uploads in is cameras/ingest.py."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import re
+import secrets
+import tempfile
 import unicodedata
 from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
+import cv2
+import numpy as np
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
-from cameras.models import Camera
+from cameras.models import Camera, FtpAccount, Ingest, Zone
+from cameras.selectors import ingests_latest_accepted
+from homesec.core.live import live_publish
 
 logger = logging.getLogger(__name__)
 
@@ -61,9 +74,11 @@ def camera_saw_upload(camera: Camera, *, rejected: bool, reason: str, now: datet
     """last_seen_at on every upload; `error` while uploads keep being rejected."""
     if rejected:
         Camera.objects.filter(pk=camera.pk).update(last_seen_at=now, rejected_streak=F("rejected_streak") + 1)
-        Camera.objects.filter(pk=camera.pk, rejected_streak__gte=ERROR_AFTER_REJECTIONS).update(
-            status=Camera.Status.ERROR, status_reason=f"uploads keep being rejected: {reason}"[:300]
-        )
+        failing = Camera.objects.filter(pk=camera.pk, rejected_streak__gte=ERROR_AFTER_REJECTIONS)
+        turned = failing.exclude(status=Camera.Status.ERROR).exists()
+        failing.update(status=Camera.Status.ERROR, status_reason=f"uploads keep being rejected: {reason}"[:300])
+        if turned:  # once, when it turns: the overview's tile shows the reason
+            live_publish(stream="events", kind="camera.status", payload={"camera": camera.pk, "status": "error"})
     else:
         Camera.objects.filter(pk=camera.pk).update(
             last_seen_at=now, rejected_streak=0, status=Camera.Status.ONLINE, status_reason=""
@@ -86,5 +101,202 @@ def camera_check_offline() -> list[str]:
             )
             if updated:
                 gone.append(camera.pk)
+                live_publish(stream="events", kind="camera.status", payload={"camera": camera.pk, "status": "offline"})
                 logger.warning("camera %s is offline: no upload for %d min", camera.pk, camera.offline_after_min)
     return gone
+
+
+# --- Cameras added from the pages, their settings and FTP accounts ----------------------
+
+# The name becomes the folder's: letters, digits, spaces, `-`, `_` and `'`, so never a dot
+# (no `..`, no hidden or temporary name the watcher skips) and never a slash.
+CAMERA_NAME = re.compile(r"\w[\w '-]*")
+FILTER_KEYS = ("min_confidence", "min_area", "max_area")
+
+
+def camera_create(*, name: str) -> Camera:
+    """A camera of this name with its folder under the camera root: the watcher and the FTP
+    receiver take it exactly as one whose folder appeared by itself."""
+    name = " ".join(name.split())
+    if not name or len(name) > 100 or not CAMERA_NAME.fullmatch(name):
+        raise ValidationError(
+            {"name": "Use letters, digits, spaces, - _ and ' (it becomes the folder's name), at most 100."}
+        )
+    if Camera.objects.filter(Q(folder=name) | Q(name__iexact=name)).exists():
+        raise ValidationError({"name": "There is a camera of that name already."})
+    try:
+        (settings.CAMERA_ROOT / name).mkdir(exist_ok=True)
+    except OSError as exc:
+        raise ValidationError({"name": f"Its folder could not be made under the camera root: {exc.strerror}"}) from exc
+    return camera_get_or_create_for_folder(folder=name)
+
+
+def camera_filters_clean(filters: Any) -> dict[str, dict[str, float]]:
+    """{"person": {"min_confidence": 0.6, "min_area": 0.001, "max_area": 0.9}, ...}: every
+    value between 0 and 1, min_area not above max_area; empty classes dropped."""
+    if not isinstance(filters, dict):
+        raise ValidationError({"filters": "Give the filters per class."})
+    clean: dict[str, dict[str, float]] = {}
+    for label, rules in filters.items():
+        if not isinstance(label, str) or not isinstance(rules, dict) or set(rules) - set(FILTER_KEYS):
+            raise ValidationError({"filters": f"{label}: only {', '.join(FILTER_KEYS)} may be set."})
+        values: dict[str, float] = {}
+        for key, value in rules.items():
+            if value is None or value == "":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+                raise ValidationError({"filters": f"{label}: {key.replace('_', ' ')} must be between 0 and 1."})
+            values[key] = float(value)
+        if values.get("min_area", 0.0) > values.get("max_area", 1.0):
+            raise ValidationError({"filters": f"{label}: the minimum area is above the maximum area."})
+        if values:
+            clean[label] = values
+    return clean
+
+
+def camera_settings_save(
+    *,
+    camera: Camera,
+    name: str,
+    enabled: bool,
+    time_zone: str,
+    offline_after_min: int | None,
+    filters: dict[str, Any],
+) -> Camera:
+    """What the camera page edits; a ValidationError names the field that is wrong."""
+    try:
+        ZoneInfo(time_zone)
+    except Exception as exc:  # noqa: BLE001 - ZoneInfo raises several kinds for a bad name
+        raise ValidationError({"time_zone": f"{time_zone!r} is not a time zone."}) from exc
+    camera.name = " ".join(name.split())
+    camera.enabled = enabled
+    camera.time_zone = time_zone
+    camera.offline_after_min = offline_after_min
+    camera.filters = camera_filters_clean(filters)
+    camera.full_clean(exclude=["id", "folder"])
+    fields = ["name", "enabled", "time_zone", "offline_after_min", "filters"]
+    Camera.objects.filter(pk=camera.pk).update(**{field: getattr(camera, field) for field in fields})
+    return camera
+
+
+def camera_ftp_account_issue(*, camera: Camera) -> tuple[FtpAccount, str]:
+    """The camera's FTP account with a new random password, made if it has none. The
+    password is returned this once: only its hash is stored."""
+    # Here, not at the top: the FTP module loads pyftpdlib, which only this needs.
+    from cameras.ftp import ftp_account_create, ftp_account_set_password
+
+    password = secrets.token_urlsafe(18)  # 144 random bits
+    account = FtpAccount.objects.filter(camera=camera).first()
+    if account is not None:
+        ftp_account_set_password(account=account, password=password)
+        return account, password
+    base = camera.pk[:60]
+    username, n = base, 1
+    while FtpAccount.objects.filter(username=username).exists():
+        n += 1
+        username = f"{base}{n}"
+    try:
+        with transaction.atomic():
+            account = ftp_account_create(camera=camera, username=username, password=password)
+    except IntegrityError as exc:  # another admin made one a moment ago
+        raise ValidationError("This camera got an FTP account just now; set a new password instead.") from exc
+    return account, password
+
+
+# --- Zones ----------------------------------------------------------------------------------
+
+
+def zone_save(*, camera: Camera, zone: Zone | None, name: str, kind: str, polygon: Any, enabled: bool) -> Zone:
+    """A new zone of the camera, or changes to one of its zones. The polygon is in 0-1
+    coordinates of the frame, at least three points (cameras/geometry.py checks it)."""
+    zone = zone if zone is not None else Zone(camera=camera)
+    if zone.camera_id != camera.pk:
+        raise ValidationError("That zone belongs to another camera.")
+    zone.name, zone.kind, zone.polygon, zone.enabled = name.strip(), kind, polygon, enabled
+    zone.full_clean()  # the polygon, the kind, and the name unique on the camera
+    try:
+        with transaction.atomic():
+            zone.save()
+    except IntegrityError as exc:
+        raise ValidationError({"name": "The camera has a zone of that name already."}) from exc
+    return zone
+
+
+def zone_delete(*, zone: Zone) -> None:
+    zone.delete()
+
+
+# --- The latest image: the newest accepted upload, downscaled, cached on disk ----------------
+
+LATEST_WIDTH = 640
+
+
+def _latest_cache(camera: Camera) -> Path:
+    return settings.DATA_DIR / "cache" / "latest" / camera.pk
+
+
+def camera_latest_image(*, camera: Camera) -> Path | None:
+    """A JPEG at most LATEST_WIDTH wide of the camera's newest accepted upload (for a clip,
+    its first frame). Made once per upload and kept under the data folder; an upload that
+    cannot be read any more (deleted, replaced since its check) is passed over for the one
+    before it, and remembered as such so it is not read again."""
+    folder = _latest_cache(camera)
+    for ingest in ingests_latest_accepted(camera_id=camera.pk):
+        cached = folder / f"{ingest.pk}.jpg"
+        if cached.is_file():
+            return cached
+        unreadable = folder / f"{ingest.pk}.none"
+        if unreadable.exists():
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        frame = _still(camera, ingest)
+        if frame is None:
+            unreadable.touch()
+            continue
+        height, width = frame.shape[:2]
+        if width > LATEST_WIDTH:
+            size = (LATEST_WIDTH, max(1, round(height * LATEST_WIDTH / width)))
+            frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+        ok, encoded = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 82])
+        if not ok:
+            unreadable.touch()
+            continue
+        fd, part = tempfile.mkstemp(dir=folder, suffix=".part")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(encoded.tobytes())
+        os.replace(part, cached)  # whole or not at all, also when two requests race
+        for old in folder.iterdir():  # the older uploads' images are not shown again
+            stem = old.name.split(".", 1)[0]
+            if stem.isdigit() and int(stem) < ingest.pk:
+                old.unlink(missing_ok=True)
+        return cached
+    return None
+
+
+def _still(camera: Camera, ingest: Ingest) -> np.ndarray | None:
+    """The upload's picture, only while the file is still the one its check accepted."""
+    root = (settings.CAMERA_ROOT / camera.folder).resolve()
+    path = (settings.CAMERA_ROOT / ingest.path).resolve()
+    if not path.is_relative_to(root):
+        return None
+    try:
+        if ingest.media_type == "video":
+            st = path.stat()
+            if (st.st_size, st.st_mtime_ns) != (ingest.size, ingest.mtime_ns):
+                return None
+            capture = cv2.VideoCapture(str(path))
+            try:
+                ok, frame = capture.read()
+            finally:
+                capture.release()
+            return frame if ok else None
+        data = path.read_bytes()
+    except OSError:
+        return None
+    if hashlib.sha256(data).hexdigest() != ingest.sha256:
+        return None
+    # JPEG decoders can scale down while decoding: much less work for a big photo.
+    reduce = next((r for r in (8, 4, 2) if (ingest.width or 0) // r >= LATEST_WIDTH), 1)
+    flags = {8: cv2.IMREAD_REDUCED_COLOR_8, 4: cv2.IMREAD_REDUCED_COLOR_4, 2: cv2.IMREAD_REDUCED_COLOR_2}
+    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), flags.get(reduce, cv2.IMREAD_COLOR))
+    return decoded if decoded is not None and decoded.size else None

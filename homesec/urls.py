@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
+from cameras import views as camera_views
 from homesec.core import api_views, views
 from monitoring import views as monitoring_views
 
@@ -11,7 +12,7 @@ admin.site.site_title = "homesec"
 admin.site.index_title = "Operations"
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", camera_views.overview, name="home"),
     path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     # The admin's own sign-in form would sign in around the lock-out: its URL (where the

@@ -1,4 +1,5 @@
-"""Sign-in with a lock-out after repeated failures, the admin's way in, and the home page."""
+"""Sign-in with a lock-out after repeated failures, and the admin's way in. (The overview at
+"/" is cameras/views.py: overview.)"""
 
 from __future__ import annotations
 
@@ -79,8 +80,3 @@ def admin_login(request: HttpRequest) -> HttpResponseBase:
     if request.user.is_active and request.user.is_staff:
         return HttpResponseRedirect(target)
     return TemplateResponse(request, engines["django"].from_string(_ADMIN_FORBIDDEN), status=403)
-
-
-@require_GET
-def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "homesec/home.html")

@@ -77,7 +77,7 @@ def test_signing_in_with_the_login_page_opens_the_pages(client, viewer):
     response = client.post("/accounts/login/", {"username": "viewer", "password": PASSWORD, "next": "/"})
     assert response.status_code == 302 and response["Location"] == "/"
     page = client.get("/")
-    assert page.status_code == 200 and b"Signed in as" in page.content
+    assert page.status_code == 200 and b'<span class="who">viewer (viewer)</span>' in page.content
 
 
 def test_a_viewer_opening_the_admin_gets_a_403_page_not_a_redirect_loop(viewer_client):

@@ -20,5 +20,5 @@ def test_a_household_member_signs_in_through_the_login_page(live_server, page, m
     page.fill("#id_password", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(live_server.url + "/")
-    assert "Signed in as member" in page.locator("main").inner_text()
+    assert "0 open alerts" in page.locator("main #summary").inner_text()  # the overview
     assert page.locator(".who").inner_text() == "member (viewer)"
