@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -95,6 +96,10 @@ class Event(models.Model):
         SEVERITY_WRONG = "severity_wrong", "severity wrong"
 
     reviewed = models.BooleanField(default=False)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     review_notes = models.TextField(blank=True)
     feedback = models.CharField(max_length=16, choices=Feedback.choices, blank=True)
     expected_level = models.CharField(max_length=20, blank=True, help_text="With 'severity wrong': what it should be.")
@@ -111,6 +116,11 @@ class Event(models.Model):
                 name="event_assess_deadline",
                 condition=Q(assess_deadline_at__isnull=False),
             ),
+            # The timeline pages by (started_at, id), newest first (events/selectors.py):
+            # the whole table, what is left to review (its default view), and one camera.
+            models.Index(fields=["started_at", "id"], name="event_timeline"),
+            models.Index(fields=["started_at", "id"], name="event_timeline_unreviewed", condition=Q(reviewed=False)),
+            models.Index(fields=["camera", "started_at", "id"], name="event_timeline_camera"),
         ]
 
     def __str__(self) -> str:
