@@ -91,7 +91,9 @@ class CameraSettingsForm(forms.Form):
                     min_value=0,
                     max_value=1,
                     label=f"{label} {key.replace('_', ' ')}",
-                    widget=forms.NumberInput(attrs={"step": "any", "inputmode": "decimal", "placeholder": "default"}),
+                    widget=forms.NumberInput(
+                        attrs={"step": "any", "inputmode": "decimal", "placeholder": "–", "title": "empty: the default"}
+                    ),
                 )
 
     def filter_rows(self) -> list[tuple[str, list[forms.BoundField]]]:

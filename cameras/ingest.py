@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from cameras.capture_time import capture_time
 from cameras.models import Ingest
-from cameras.services import camera_get_or_create_for_folder, camera_saw_upload
+from cameras.services import camera_get_or_create_for_folder, camera_latest_image_forget, camera_saw_upload
 from cameras.signals import ingest_removed, ingest_removing
 from cameras.validation import inspect_upload
 from homesec.core.deadletters import dead_letter_clear, dead_letter_record
@@ -357,6 +357,7 @@ def ingest_delete(*, ingest_ids: list[int]) -> int:
             folder = settings.CAMERA_ROOT / row.camera.folder
             inside = Path(row.path).relative_to(row.camera.folder).as_posix()
             transaction.on_commit(partial(remove_inside, folder, [inside]))
+        transaction.on_commit(partial(camera_latest_image_forget, ingests=rows))
     return len(ids)
 
 

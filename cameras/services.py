@@ -231,8 +231,8 @@ def zone_delete(*, zone: Zone) -> None:
 LATEST_WIDTH = 640
 
 
-def _latest_cache(camera: Camera) -> Path:
-    return settings.DATA_DIR / "cache" / "latest" / camera.pk
+def _latest_cache(camera_id: str) -> Path:
+    return settings.DATA_DIR / "cache" / "latest" / camera_id
 
 
 def camera_latest_image(*, camera: Camera) -> Path | None:
@@ -240,7 +240,7 @@ def camera_latest_image(*, camera: Camera) -> Path | None:
     its first frame). Made once per upload and kept under the data folder; an upload that
     cannot be read any more (deleted, replaced since its check) is passed over for the one
     before it, and remembered as such so it is not read again."""
-    folder = _latest_cache(camera)
+    folder = _latest_cache(camera.pk)
     for ingest in ingests_latest_accepted(camera_id=camera.pk):
         cached = folder / f"{ingest.pk}.jpg"
         if cached.is_file():
@@ -265,12 +265,21 @@ def camera_latest_image(*, camera: Camera) -> Path | None:
         with os.fdopen(fd, "wb") as handle:
             handle.write(encoded.tobytes())
         os.replace(part, cached)  # whole or not at all, also when two requests race
-        for old in folder.iterdir():  # the older uploads' images are not shown again
-            stem = old.name.split(".", 1)[0]
-            if stem.isdigit() and int(stem) < ingest.pk:
+        for old in folder.iterdir():
+            # Other uploads' images are not shown again (a newer one's upload was deleted);
+            # the marks of newer unreadable ones still save reading them again.
+            stem, _, suffix = old.name.partition(".")
+            if stem.isdigit() and int(stem) != ingest.pk and (suffix == "jpg" or int(stem) < ingest.pk):
                 old.unlink(missing_ok=True)
         return cached
     return None
+
+
+def camera_latest_image_forget(*, ingests: list[Ingest]) -> None:
+    """Deleted uploads leave no picture behind in the latest-image cache."""
+    for ingest in ingests:
+        for suffix in ("jpg", "none"):
+            (_latest_cache(ingest.camera_id) / f"{ingest.pk}.{suffix}").unlink(missing_ok=True)
 
 
 def _still(camera: Camera, ingest: Ingest) -> np.ndarray | None:

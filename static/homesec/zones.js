@@ -110,6 +110,9 @@
     fields.enabled.checked = zone ? zone.enabled : true;
     points = zone ? zone.polygon.map(function (p) { return [p[0], p[1]]; }) : [];
     selected = -1;
+    document.querySelectorAll(".zone-label").forEach(function (label) {
+      label.classList.toggle("editing", Boolean(zone) && Number(label.dataset.zone) === zone.id);
+    });
     render();
   }
 
@@ -214,5 +217,8 @@
   let posted = [];
   try { posted = fields.polygon.value ? JSON.parse(fields.polygon.value) : []; } catch (e) { posted = []; }
   points = Array.isArray(posted) ? posted.filter(function (p) { return Array.isArray(p) && p.length === 2; }) : [];
+  document.querySelectorAll(".zone-label").forEach(function (label) {
+    label.classList.toggle("editing", label.dataset.zone === fields.id.value);
+  });
   render();
 })();

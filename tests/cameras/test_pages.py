@@ -16,8 +16,9 @@ from django.utils import timezone
 
 from alerts.models import Alert
 from alerts.selectors import alerts_open_count, household_mode
-from cameras.ingest import ingest_process, ingest_register
+from cameras.ingest import ingest_delete, ingest_process, ingest_register
 from cameras.models import Camera, FtpAccount, Ingest, Zone
+from cameras.services import camera_check_offline, camera_saw_upload
 from detections.models import Detection
 from events.models import Event
 from homesec.core.models import LiveMessage
@@ -165,6 +166,34 @@ def test_an_upload_replaced_since_its_check_is_not_decoded_and_the_one_before_sh
     assert viewer_client.get("/cameras/porch/latest.jpg").status_code == 200
     folder = settings.DATA_DIR / "cache" / "latest" / "porch"
     assert (folder / f"{first}.jpg").is_file() and (folder / f"{second}.none").is_file()
+
+
+def test_a_deleted_uploads_picture_leaves_the_cache_and_the_one_before_shows(
+    settings, viewer_client, django_capture_on_commit_callbacks
+):
+    first = upload(settings, "porch", "a.jpg", seed=1)
+    second = upload(settings, "porch", "b.jpg", seed=2)
+    folder = settings.DATA_DIR / "cache" / "latest" / "porch"
+    viewer_client.get("/cameras/porch/latest.jpg")
+    assert (folder / f"{second}.jpg").is_file()
+    with django_capture_on_commit_callbacks(execute=True):
+        ingest_delete(ingest_ids=[second])
+    assert not (folder / f"{second}.jpg").exists()
+    assert f"latest.jpg?v={first}" in tile_html(main_html(viewer_client.get("/")), "porch")
+    assert viewer_client.get("/cameras/porch/latest.jpg").status_code == 200
+    assert [p.name for p in folder.iterdir()] == [f"{first}.jpg"]
+
+
+def test_a_camera_going_offline_or_into_error_sends_one_live_message(settings):
+    long_ago = timezone.now() - timedelta(hours=1)
+    Camera.objects.create(id="porch", name="Porch", folder="porch", offline_after_min=10, last_seen_at=long_ago)
+    camera_check_offline()
+    camera_check_offline()
+    door = Camera.objects.create(id="door", name="Door", folder="door")
+    for _ in range(4):
+        camera_saw_upload(door, rejected=True, reason="not an image", now=timezone.now())
+    kinds = list(LiveMessage.objects.filter(kind="camera.status").values_list("payload", flat=True))
+    assert kinds == [{"camera": "porch", "status": "offline"}, {"camera": "door", "status": "error"}]
 
 
 def test_an_accepted_upload_sends_one_live_message_per_camera(settings):
