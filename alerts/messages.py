@@ -69,11 +69,11 @@ def _absolute(path: str) -> str:
 
 
 def alert_url(alert: Alert | None) -> str:
-    """The event's page; until the pages exist, the console's."""
+    """The event's page; for an alert without one (a camera offline, low disk) the alerts page."""
     if alert is not None and alert.event_id:
-        return _absolute(reverse("admin:events_event_change", args=[alert.event_id]))
+        return _absolute(reverse("events:detail", args=[alert.event_id]))
     if alert is not None:
-        return _absolute(reverse("admin:alerts_alert_change", args=[alert.pk]))
+        return _absolute(reverse("alerts:list"))
     return _absolute("/")
 
 

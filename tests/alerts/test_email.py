@@ -19,7 +19,7 @@ def test_the_email_has_text_html_and_the_snapshot_attached(smtp, notify, snapsho
     assert message["Message-ID"] == f"<homesec-notification-{notification.pk}@example.org>"
     text = message.get_body(("plain",)).get_content()
     html = message.get_body(("html",)).get_content()
-    event_url = f"https://homesec.example.org/admin/events/event/{notification.alert.event_id}/change/"
+    event_url = f"https://homesec.example.org/events/{notification.alert.event_id}/"
     for body in (text, html):
         assert "Front Door" in body and "72" in body and "A person seen by front_door." in body and event_url in body
     [attachment] = list(message.iter_attachments())

@@ -31,7 +31,7 @@ def test_the_snapshot_is_posted_as_the_attachment_with_priority_by_severity(rece
     assert path.path == "/homesec-test" and request["body"] == snapshot[1]
     assert headers["Filename"] == "snapshot.jpg" and headers["Priority"] == "5"
     assert headers["Authorization"] == "Bearer tk_localtoken"
-    assert headers["Click"].endswith(f"/admin/events/event/{notification.alert.event_id}/change/")
+    assert headers["Click"].endswith(f"/events/{notification.alert.event_id}/")
     assert query["title"].startswith("[homesec] CRITICAL risk 90 on Front Door")
     assert "A person seen by front_door." in query["message"] and "Front Door" in query["message"]
 

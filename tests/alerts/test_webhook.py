@@ -27,7 +27,7 @@ def test_the_receiver_gets_a_signed_json_body_naming_camera_level_score_summary_
     assert (data["alert"]["level"], data["alert"]["risk_score"]) == ("high", 72)
     assert data["event"]["summary"] == "A person seen by front_door."
     event_id = notification.alert.event_id
-    assert data["url"] == f"https://homesec.example.org/admin/events/event/{event_id}/change/"
+    assert data["url"] == f"https://homesec.example.org/events/{event_id}/"
     assert data["title"].startswith("[homesec] HIGH risk 72 on Front Door")
     # The snapshot link opens the picture without signing in; a tampered one does not.
     [image_url] = data["images"]

@@ -74,7 +74,7 @@ def test_a_photo_in_a_camera_folder_alerts_by_email_webhook_mqtt_and_ntfy(
             timeout=30,
             what=lambda: list(Notification.objects.values("channel__name", "status", "error")),
         )
-        event_url = f"https://homesec.example.org/admin/events/event/{alert.event_id}/change/"
+        event_url = f"https://homesec.example.org/events/{alert.event_id}/"
 
         # The webhook, signed with the secret.
         [hook] = receiver.requests
