@@ -3,8 +3,8 @@
 // tap on the picture to add a point (past three, it goes into the nearest edge), drag a point
 // to move it (pointer events: mouse, pen and touch alike), select a point and press "Delete
 // point" (or Delete / Backspace, or press it twice quickly) to remove it. Other zones show
-// dimmed; "Edit" in the zones table loads one. The form posts the points
-// as JSON; the server validates and saves them.
+// dimmed; "Edit" in the zones table loads one. The form posts the points as JSON; the
+// server validates and saves them.
 (function () {
   "use strict";
   const SVG_NS = "http://www.w3.org/2000/svg";

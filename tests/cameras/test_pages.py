@@ -104,6 +104,21 @@ def test_the_overview_shows_each_cameras_latest_image_status_open_event_risk_and
     assert "No image yet" in garage_tile and "No open event" in garage_tile and "never" in garage_tile
 
 
+def test_the_overview_costs_the_same_queries_for_one_camera_or_many(
+    settings, viewer_client, django_assert_max_num_queries
+):
+    upload(settings, "porch", "a.jpg")
+    event(Camera.objects.get(), at=timezone.now(), score=40, level="medium")
+    with django_assert_max_num_queries(12) as one:
+        viewer_client.get("/")
+    for n in range(6):
+        camera = Camera.objects.create(id=f"cam{n}", name=f"Cam {n}", folder=f"cam{n}")
+        upload(settings, f"cam{n}", "a.jpg", seed=n + 1)
+        event(camera, at=timezone.now(), score=90, level="critical")
+    with django_assert_max_num_queries(len(one.captured_queries)):
+        assert viewer_client.get("/").content.decode().count('class="card tile"') == 7
+
+
 def test_an_open_event_not_yet_assessed_shows_as_assessing(settings, viewer_client):
     camera = Camera.objects.create(id="porch", name="Porch", folder="porch")
     open_event = event(camera, at=timezone.now())
