@@ -84,6 +84,12 @@ class CameraSettingsForm(forms.Form):
             },
         )
         super().__init__(*args, **kwargs)
+        if camera.time_zone not in dict(_time_zones()):
+            # A name set in the console that is no time zone is shown as it is (and refused
+            # on save), never silently replaced by the first one of the list.
+            field = self.fields["time_zone"]
+            assert isinstance(field, forms.ChoiceField)
+            field.choices = [(camera.time_zone, f"{camera.time_zone} (not a time zone)"), *_time_zones()]
         for label in CLASSES:
             for key in FILTER_KEYS:
                 self.fields[f"{label}__{key}"] = forms.FloatField(

@@ -380,6 +380,15 @@ def test_invalid_settings_are_shown_and_nothing_is_saved(admin_client, changes, 
     assert (camera.name, camera.filters, camera.offline_after_min) == ("Door", {}, None)
 
 
+def test_a_time_zone_that_is_no_time_zone_shows_as_it_is_and_is_refused_on_save(admin_client):
+    Camera.objects.create(id="door", name="Door", folder="door", time_zone="Europe/Berln")
+    page = admin_client.get("/cameras/door/").content.decode()
+    assert '<option value="Europe/Berln" selected>Europe/Berln (not a time zone)</option>' in page
+    response = admin_client.post("/cameras/door/settings", settings_post(time_zone="Europe/Berln"))
+    assert response.status_code == 400 and "&#x27;Europe/Berln&#x27; is not a time zone." in response.content.decode()
+    assert Camera.objects.get().name == "Door"
+
+
 # --- Zones ---------------------------------------------------------------------------------
 
 
