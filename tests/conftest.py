@@ -24,6 +24,15 @@ CHROMIUM_ARGS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(request):
+    """A password hashed the real way costs about half a second (a million PBKDF2 rounds),
+    and hundreds of tests make users. Tests whose spawned processes check a password keep
+    the real hasher: those processes know no other."""
+    if "spawn" not in request.fixturenames:
+        request.getfixturevalue("settings").PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     return {**browser_type_launch_args, "executable_path": "/usr/bin/chromium", "args": CHROMIUM_ARGS}
