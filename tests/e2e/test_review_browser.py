@@ -4,15 +4,12 @@ are, a review that persists, bulk triage of exactly the chosen events, phone wid
 
 from __future__ import annotations
 
-import os
 import re
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import httpx
 import pytest
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 from playwright.sync_api import expect
@@ -27,7 +24,6 @@ from tests.support.processes import free_port, manage, pipeline_env, wait_for
 from tests.support.users import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-REDIS_URL = os.environ.get("REDIS_URL", "")
 
 PERSON_AND_CAR = [
     ("person", 0.91, (400, 200, 160, 380), ("porch",)),
@@ -171,32 +167,15 @@ def _up(url: str) -> bool:
         return False
 
 
-def in_thread(work):
-    """Run the pipeline's services in a thread of their own: Playwright's sync API keeps an
-    event loop in this one, where the live push (async_to_sync) cannot run."""
-
-    def run():
-        try:
-            return work()
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(run).result()
-
-
-@pytest.mark.parametrize("live", ["redis", "embedded"])
 def test_new_and_re_assessed_events_appear_without_a_reload_and_stay_out_of_mark_all(
-    tmp_path, spawn, page, viewer, settings, live
+    tmp_path, spawn, page, viewer, settings
 ):
-    """Against daphne (live messages over /ws/events, pushed through Redis, or read from the
-    database by daphne's tailer): an event opened by the grouping service joins the top of
-    the timeline, its assessment refreshes its row and its own page; "mark all above" still
-    marks only what the page was rendered with."""
-    if live == "redis" and not REDIS_URL:
-        pytest.skip("REDIS_URL is not set (make test sets it)")
-    settings.LIVE_PUSH_VIA_LAYER = live == "redis"
-    env, _ = pipeline_env(tmp_path, REDIS_URL=REDIS_URL if live == "redis" else "<unset>")
+    """Against daphne, embedded (no Redis: daphne's tailer reads the live messages from the
+    database; the overview's live test covers the Redis push too): an event opened by the
+    grouping service joins the top of the timeline, its assessment refreshes its row and its
+    own page; "mark all above" still marks only what the page was rendered with."""
+    settings.LIVE_PUSH_VIA_LAYER = False  # this process's messages reach daphne as rows only
+    env, _ = pipeline_env(tmp_path, REDIS_URL="<unset>")
     settings.MEDIA_ROOT = tmp_path / "var" / "media"
     manage("collectstatic", "--noinput", env=env)
     port = free_port()
@@ -232,7 +211,7 @@ def test_new_and_re_assessed_events_appear_without_a_reload_and_stay_out_of_mark
         camera=door, ingest=ingest, captured_at=now, label="person", confidence=0.7, x=100, y=80, width=200,
         height=400, frame_width=1280, frame_height=720, preview="previews/front_door/new.jpg",
     )  # fmt: skip
-    [new_id] = in_thread(lambda: event_add_detections(ingest_ids=[ingest.pk], now=now))
+    [new_id] = event_add_detections(ingest_ids=[ingest.pk], now=now)
     row = page.locator(f"#event-{new_id}")
     expect(row).to_be_visible(timeout=10_000)
     expect(page.locator(".event-row").first).to_have_id(f"event-{new_id}")
@@ -240,7 +219,7 @@ def test_new_and_re_assessed_events_appear_without_a_reload_and_stay_out_of_mark
     expect(row.locator(".risk")).to_contain_text("Pending")
 
     # Its assessment refreshes the row in place.
-    assert in_thread(lambda: reassess(new_id)) is not None
+    assert reassess(new_id) is not None
     level = Event.objects.get(pk=new_id).risk_level
     expect(row.locator(".risk .badge")).to_have_text(level, timeout=10_000)
     expect(page.locator("#live-note")).to_contain_text("1 event arrived")
@@ -256,6 +235,6 @@ def test_new_and_re_assessed_events_appear_without_a_reload_and_stay_out_of_mark
     page.goto(f"{base}/events/{new_id}/")
     expect(page.locator("#assessment")).to_contain_text("assessment 1")
     page.evaluate("window.sameDocument = true")
-    assert in_thread(lambda: reassess(new_id)) is not None
+    assert reassess(new_id) is not None
     expect(page.locator("#assessment")).to_contain_text("assessment 2", timeout=10_000)
     assert page.evaluate("window.sameDocument") is True
