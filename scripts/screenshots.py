@@ -98,6 +98,7 @@ def main() -> None:
         "HOMESEC_ADMIN_PASSWORD": PASSWORD,
         "HOMESEC_LATE_AFTER_MIN": "1440",  # the back-dated photos are history, not late uploads
         "HOMESEC_EVENT_IDLE_S": "5",
+        "HOMESEC_ALERT_MIN_LEVEL": "medium",  # so the demo has alerts to list
     }
     run = subprocess.Popen(
         [sys.executable, "manage.py", "run"], cwd=REPO, env=env, start_new_session=True, stdout=subprocess.DEVNULL
