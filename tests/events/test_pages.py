@@ -143,6 +143,14 @@ def test_jump_to_a_date_and_time_starts_the_page_there(viewer_client, settings):
     assert shown(viewer_client.get("/events/?at=2026-11-27T12:59")) == []
 
 
+@pytest.mark.parametrize(
+    "position", ["before=nonsense", "after=1_x", "before=99999999999999999999999_1", "before=5_" + "9" * 30]
+)
+def test_a_bad_page_position_in_the_url_is_not_an_error(viewer_client, position):
+    make_event()
+    assert viewer_client.get(f"/events/?{position}").status_code == 200
+
+
 def test_a_cursor_round_trips_through_its_token():
     cursor = Cursor(NOON + timedelta(microseconds=123), 42)
     assert Cursor.parse(cursor.token) == cursor
