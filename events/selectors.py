@@ -108,6 +108,12 @@ class Cursor:
         return Q(started_at__gte=self.at) & (Q(started_at__gt=self.at) | Q(pk__gt=self.pk))
 
 
+def classes_text(event: Event) -> str:
+    """What the event saw, the most seen first: "person ×2, car"."""
+    counts = sorted((event.classes or {}).items(), key=lambda kv: (-kv[1], kv[0]))
+    return ", ".join(f"{label} ×{n}" if n > 1 else label for label, n in counts)
+
+
 @dataclass
 class TimelineRow:
     event: Event
@@ -129,8 +135,7 @@ class TimelineRow:
 
     @property
     def classes_text(self) -> str:
-        counts = sorted((self.event.classes or {}).items(), key=lambda kv: (-kv[1], kv[0]))
-        return ", ".join(f"{label} ×{n}" if n > 1 else label for label, n in counts)
+        return classes_text(self.event)
 
 
 @dataclass
@@ -319,10 +324,6 @@ class Shot:
         return self.detections[0]
 
     @property
-    def key(self) -> str:
-        return self.first.preview or self.first.thumbnail or f"{self.ingest.pk}-{self.first.frame_offset_s}"
-
-    @property
     def clean(self) -> bool:
         """A clean preview to draw the boxes over; else the thumbnail with them drawn in."""
         return bool(self.first.preview)
@@ -340,7 +341,6 @@ class EventPage:
     event: Event
     shots: list[Shot]
     clips: list[tuple[Ingest, Clip | None]]
-    zones: list[Zone]  # the camera's zones as they are now, drawn in 0-1 coordinates
 
     @property
     def when(self) -> datetime:
@@ -352,7 +352,7 @@ class EventPage:
 
     @property
     def classes_text(self) -> str:
-        return TimelineRow(self.event, None).classes_text
+        return classes_text(self.event)
 
     @property
     def zones_seen(self) -> list[str]:
@@ -395,4 +395,4 @@ def event_page(*, event_id: int) -> EventPage | None:
     zones = list(Zone.objects.filter(camera_id=event.camera_id, enabled=True).exclude(kind=Zone.Kind.IGNORE))
     for shot in shots.values():
         shot.draw_zones(zones)
-    return EventPage(event, list(shots.values()), clips, zones)
+    return EventPage(event, list(shots.values()), clips)
