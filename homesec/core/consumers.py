@@ -1,5 +1,7 @@
 """Authenticated WebSocket base: one live stream, resume by id, ping/pong, idle close, and
-a re-check of the credentials every HOMESEC_WS_RECHECK_S while the socket is open."""
+a re-check of the credentials every HOMESEC_WS_RECHECK_S while the socket is open. Live
+messages come from the process's LiveHub (homesec/core/live.py), not through a channel of
+the socket's own."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from homesec.core.live import live_group, tailer
+from homesec.core.live import hub
 from homesec.core.selectors import live_message_list_after
 from homesec.core.ws_auth import credentials_valid
 
@@ -29,6 +31,10 @@ CLOSE_IDLE = 4408
 
 class LiveStreamConsumer(AsyncJsonWebsocketConsumer):
     stream = ""
+    # No channel of its own: the hub sends to the socket directly (a channel per socket
+    # meant one channel-layer receive, and one database-connection check, per socket and
+    # message). An alias that names no layer gives the consumer none.
+    channel_layer_alias = "homesec-live-sockets-have-no-channel"
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -38,13 +44,18 @@ class LiveStreamConsumer(AsyncJsonWebsocketConsumer):
             return
         self.sent_ids: dict[int, None] = {}
         self.last_client_at = time.monotonic()
-        await self.channel_layer.group_add(live_group(self.stream), self.channel_name)
+        # Live messages that come while the missed ones are read wait, so a client gets
+        # them in order: what it missed first, then what is new.
+        self.held: list[tuple[int, str]] | None = []
         await self.accept()
-        tailer.ensure_running()
+        await hub.join(self.stream, self)
         since = self._since()
         if since is not None:
             for row in await sync_to_async(live_message_list_after)(stream=self.stream, after_id=since):
                 await self._send_once(row.as_wire())
+        held, self.held = self.held, None
+        for message_id, text in sorted(held):
+            await self.live_send(message_id, text)
         loop = asyncio.get_running_loop()
         self.idle_task = loop.create_task(self._close_when_idle())
         self.recheck_task = loop.create_task(self._close_when_signed_out())
@@ -63,7 +74,7 @@ class LiveStreamConsumer(AsyncJsonWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "sent_ids"):
-            await self.channel_layer.group_discard(live_group(self.stream), self.channel_name)
+            hub.leave(self.stream, self)
         for name in ("idle_task", "recheck_task", "push_task"):
             task = getattr(self, name, None)
             if task is not None:
@@ -74,16 +85,25 @@ class LiveStreamConsumer(AsyncJsonWebsocketConsumer):
         if isinstance(content, dict) and content.get("type") == "ping":
             await self.send_json({"type": "pong", "at": time.time()})
 
-    async def live_message(self, event: dict[str, Any]) -> None:
-        await self._send_once(event["message"])
+    async def live_send(self, message_id: int, text: str) -> None:
+        """A stored message, already encoded (by the hub, once for every socket)."""
+        if self.held is not None:
+            self.held.append((message_id, text))
+            return
+        if self._first_time(message_id):
+            await self.send(text_data=text)
 
     async def _send_once(self, message: dict[str, Any]) -> None:
-        if message["id"] in self.sent_ids:
-            return
-        self.sent_ids[message["id"]] = None
+        if self._first_time(message["id"]):
+            await self.send_json({"type": "message", **message})
+
+    def _first_time(self, message_id: int) -> bool:
+        if message_id in self.sent_ids:
+            return False
+        self.sent_ids[message_id] = None
         if len(self.sent_ids) > 5000:
             self.sent_ids.pop(next(iter(self.sent_ids)))
-        await self.send_json({"type": "message", **message})
+        return True
 
     async def _close_when_idle(self) -> None:
         while True:
@@ -104,6 +124,3 @@ class LiveStreamConsumer(AsyncJsonWebsocketConsumer):
             if not valid:
                 await self.close(code=CLOSE_SIGNED_OUT)
                 return
-            # channels-redis forgets a group's members after a day (group_expiry): a wall
-            # tablet's socket stays open for weeks, so it joins again at every re-check.
-            await self.channel_layer.group_add(live_group(self.stream), self.channel_name)

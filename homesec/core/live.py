@@ -5,26 +5,35 @@ processes in every configuration, and what a reconnecting client replays from:
 
 * with Redis (`REDIS_URL`), the publisher also pushes the message through the
   channels-redis layer, so every web process gets it at once;
-* without Redis (the embedded default), each web process runs one tailer task that
-  reads new rows every HOMESEC_LIVE_POLL_S (0.25 s) and hands them to its in-memory
-  channel layer. We chose the database over a bundled Redis binary because the row is
-  needed anyway for replay, and one fewer process has one fewer way to fail.
+* without Redis (the embedded default), each web process runs one tailer that reads new
+  rows every HOMESEC_LIVE_POLL_S (0.25 s). We chose the database over a bundled Redis
+  binary because the row is needed anyway for replay, and one fewer process has one fewer
+  way to fail.
 
-Consumers drop ids they have already sent, so a message that arrives both ways reaches a
-client once.
+Either way a message enters a web process once, through its LiveHub, which hands it to
+every socket of the stream in that process, the JSON encoded once. (A channel-layer group
+with one member per socket made channels-redis hand a message to 200 sockets of one process
+one at a time, a few Redis round trips and a database-connection check in the shared sync
+thread each: 150-500 ms for the last socket; bench/ws_fanout.)
+
+Sockets drop ids they have already sent, so a message that arrives both ways (a replay
+and the live push) reaches a client once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import Any, Protocol
 
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections, connections, transaction
 from django.utils import timezone
 
 from homesec.core.models import LiveMessage
@@ -95,31 +104,132 @@ class LiveTailer:
         return rows
 
 
-class _Tailer:
-    """One per web process (embedded default only): rows -> in-memory channel layer."""
+class LiveSocket(Protocol):
+    """What the hub needs of a socket (homesec.core.consumers.LiveStreamConsumer)."""
+
+    async def live_send(self, message_id: int, text: str) -> None: ...
+
+
+class LiveHub:
+    """One per web process: takes each message into the process once and sends it to every
+    socket of its stream here.
+
+    With Redis the hub's own channel is the process's one member of the stream groups
+    (joined again every REJOIN_S: channels-redis forgets a group's members after a day);
+    without Redis the hub runs the tailer, in a thread of its own so that a slow page in
+    the shared sync thread never holds the poll back. A socket's join waits until the hub
+    receives, so that nothing published after a socket opened is missed."""
+
+    REJOIN_S = 3600.0
+    READY_WAIT_S = 5.0
 
     def __init__(self) -> None:
+        self.sockets: dict[str, dict[LiveSocket, None]] = {stream: {} for stream in STREAMS}
         self.task: asyncio.Task | None = None
+        self.ready: asyncio.Event | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.executor: ThreadPoolExecutor | None = None
 
-    def ensure_running(self) -> None:
-        if settings.LIVE_PUSH_VIA_LAYER:
-            return
+    async def join(self, stream: str, socket: LiveSocket) -> None:
         loop = asyncio.get_running_loop()
-        if self.task is None or self.task.done() or self.task.get_loop() is not loop:
-            self.task = loop.create_task(self._run())
+        if self.loop is not loop:
+            # A new event loop (only tests run several): what the old one held is gone.
+            self.sockets = {name: {} for name in STREAMS}
+            self.task, self.ready, self.loop = None, None, loop
+        self.sockets[stream][socket] = None
+        if self.task is None or self.task.done():
+            self.ready = asyncio.Event()
+            receiver = self._receive if settings.LIVE_PUSH_VIA_LAYER else self._tail
+            self.task = loop.create_task(receiver(self.ready))
+        assert self.ready is not None
+        try:
+            await asyncio.wait_for(self.ready.wait(), self.READY_WAIT_S)
+        except TimeoutError:
+            logger.warning("live hub is not receiving yet; the socket catches up when it reconnects")
 
-    async def _run(self) -> None:
-        layer = get_channel_layer()
-        tailer = LiveTailer()
-        while True:
+    def leave(self, stream: str, socket: LiveSocket) -> None:
+        self.sockets[stream].pop(socket, None)
+        if self.task is not None and not any(self.sockets.values()):
+            self.task.cancel()  # the last socket of this process went: stop receiving
+            self.task = None
+
+    async def deliver(self, message: dict[str, Any]) -> None:
+        sockets = list(self.sockets.get(message["stream"], ()))
+        if not sockets:
+            return
+        text = json.dumps({"type": "message", **message})
+        for socket in sockets:
             try:
-                for row in await sync_to_async(_poll)(tailer):
-                    await layer.group_send(live_group(row.stream), {"type": "live.message", "message": row.as_wire()})
+                await socket.live_send(message["id"], text)
+            except Exception:  # one broken socket must not keep the message from the rest
+                logger.warning("live message %s not sent to a socket", message["id"], exc_info=True)
+
+    async def _receive(self, ready: asyncio.Event) -> None:
+        layer = get_channel_layer()
+        channel = await layer.new_channel(prefix="live-hub")
+        joined_at: float | None = None
+        try:
+            while True:
+                try:
+                    if joined_at is None or time.monotonic() - joined_at >= self.REJOIN_S:
+                        for stream in STREAMS:
+                            await layer.group_add(live_group(stream), channel)
+                        _raise_if_cancelled()
+                        joined_at = time.monotonic()
+                        ready.set()
+                    event = await asyncio.wait_for(layer.receive(channel), self.REJOIN_S)
+                except TimeoutError:
+                    continue  # nothing for an hour: join again
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    logger.warning("live hub could not receive from the channel layer; retrying", exc_info=True)
+                    await asyncio.sleep(1)
+                    continue
+                _raise_if_cancelled()
+                if event.get("type") == "live.message":
+                    await self.deliver(event["message"])
+        finally:
+            for stream in STREAMS:
+                try:
+                    await layer.group_discard(live_group(stream), channel)
+                except BaseException:  # noqa: BLE001 - the group forgets it by itself after a day
+                    break
+
+    async def _tail(self, ready: asyncio.Event) -> None:
+        if self.executor is None:
+            self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="live-tailer")
+        executor, loop = self.executor, asyncio.get_running_loop()
+        tailer = LiveTailer()
+        try:
+            await self._tail_loop(loop, executor, tailer, ready)
+        finally:
+            executor.submit(connections.close_all)  # the tailer thread's connection
+
+    async def _tail_loop(
+        self, loop: asyncio.AbstractEventLoop, executor: ThreadPoolExecutor, tailer: LiveTailer, ready: asyncio.Event
+    ) -> None:
+        while True:
+            started = time.monotonic()
+            try:
+                rows = await loop.run_in_executor(executor, _poll, tailer)
+                ready.set()
+                for row in rows:
+                    await self.deliver(row.as_wire())
             except asyncio.CancelledError:
                 raise
             except Exception:
                 logger.warning("live tailer could not read messages; retrying", exc_info=True)
-            await asyncio.sleep(settings.LIVE_POLL_S)
+            # Every LIVE_POLL_S from the start of the last poll, not after it.
+            await asyncio.sleep(max(0.0, settings.LIVE_POLL_S - (time.monotonic() - started)))
+
+
+def _raise_if_cancelled() -> None:
+    """A cancel that came while the Redis client was mid-command can be swallowed there (seen
+    under load: the task then slept on with its cancel pending); go by the task's count."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def _poll(tailer: LiveTailer) -> list[LiveMessage]:
@@ -127,7 +237,7 @@ def _poll(tailer: LiveTailer) -> list[LiveMessage]:
     return tailer.poll()
 
 
-tailer = _Tailer()
+hub = LiveHub()
 
 
 def live_prune() -> int:

@@ -113,3 +113,25 @@ async def test_a_silent_client_is_closed_as_idle_and_a_pinging_one_is_not(viewer
         await asyncio.sleep(0.2)
     assert (await quiet.receive_output(timeout=5)) == {"type": "websocket.close", "code": 4408}
     await chatty.disconnect()
+
+
+async def test_one_message_reaches_every_socket_of_its_stream_once_and_the_hub_stops_with_the_last(viewer):
+    from homesec.core.live import hub
+
+    token = await sync_to_async(make_token)(viewer)
+    events = [(await connect("/ws/events", token=token))[0] for _ in range(20)]
+    system, connected, _ = await connect("/ws/system", token=token)
+    assert connected
+    stored = await sync_to_async(publish)(7)
+    for communicator in events:
+        message = await next_message(communicator)
+        assert message["id"] == stored.pk and message["data"] == {"n": 7}
+    await asyncio.sleep(0.6)  # a second poll or push would show a repeat
+    for communicator in events:
+        assert await communicator.receive_nothing(timeout=0.05)
+    while not (await system.receive_json_from(timeout=5))["type"] == "health":
+        pass
+    assert await system.receive_nothing(timeout=0.2)  # the events stream's message is not here
+    for communicator in [*events, system]:
+        await communicator.disconnect()
+    assert hub.task is None and not any(hub.sockets.values())
