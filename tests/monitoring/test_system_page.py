@@ -469,3 +469,61 @@ def test_the_charts_render_and_the_page_fits_a_phone(live_server, page, viewer):
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     phone_width = page.locator("#chart-events canvas").evaluate("c => c.getBoundingClientRect().width")
     assert 200 <= phone_width <= 390
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_against_daphne_the_numbers_follow_the_health_push_and_the_charts_follow_event_messages(
+    tmp_path, spawn, page, viewer, settings
+):
+    """The embedded default (no Redis: daphne's tailer reads the messages), pushes every second."""
+    import sys
+
+    import httpx
+    from playwright.sync_api import expect
+
+    from homesec.core.live import live_publish
+    from tests.support.processes import free_port, manage, pipeline_env, wait_for
+    from tests.support.users import PASSWORD
+
+    settings.LIVE_PUSH_VIA_LAYER = False
+    env, _ = pipeline_env(tmp_path, REDIS_URL="<unset>", HOMESEC_SYSTEM_PUSH_S="1")
+    manage("collectstatic", "--noinput", env=env)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    daphne = spawn(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "homesec.asgi:application"],
+        env,
+        name="daphne",
+    )
+
+    def up() -> bool:
+        try:
+            return httpx.get(base + "/health", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_for(up, timeout=20, what=daphne.output)
+    page.goto(base + "/system/")
+    page.fill("#id_username", "viewer")
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(base + "/system/")
+    page.locator("#chart-events .uplot canvas").wait_for()
+    expect(page.locator("#live-state")).to_have_class("live-state on")
+    page.evaluate("window.sameDocument = true")
+
+    for _ in range(3):
+        ingest(Ingest.Status.PENDING)
+    DeadLetter.objects.create(key="ingest:1", task="t", error="boom", last_failed_at=timezone.now())
+    expect(page.locator('[data-queue="ingest.pending"]')).to_have_text("3", timeout=10_000)
+    expect(page.locator("#queue-total")).to_have_text("3")
+    expect(page.locator("#dead-letter-count")).to_have_text("1")
+    assert "critical" in page.locator("#chart-events .u-legend").inner_text()
+    assert page.locator("#chart-detections .u-legend").inner_text().count("person") == 0
+
+    detection("person", timezone.now())
+    with page.expect_response(lambda response: "/system/charts.json" in response.url, timeout=15_000):
+        live_publish(stream="events", kind="event.opened", payload={"event": 1, "camera": "front"})
+    expect(page.locator("#chart-detections .u-legend")).to_contain_text("person")
+    assert page.evaluate("window.sameDocument") is True  # updated in place, not reloaded
