@@ -114,19 +114,25 @@ def classes_text(event: Event) -> str:
     return ", ".join(f"{label} ×{n}" if n > 1 else label for label, n in counts)
 
 
-@dataclass
-class TimelineRow:
+class _Seen:
+    """When an event was seen and the zone its times are shown in (its camera's)."""
+
     event: Event
-    best: Detection | None  # the picture shown: the most confident detection's clean preview
 
     @property
     def when(self) -> datetime:
-        """When it was seen: the capture time, else the arrival (shown in `zone`)."""
+        """The capture time, else the arrival (shown in `zone`)."""
         return self.event.captured_from or self.event.started_at
 
     @property
     def zone(self) -> ZoneInfo:
         return self.event.camera.zoneinfo
+
+
+@dataclass
+class TimelineRow(_Seen):
+    event: Event
+    best: Detection | None  # the picture shown: the most confident detection's clean preview
 
     @property
     def key(self) -> str:
@@ -337,18 +343,10 @@ class Shot:
 
 
 @dataclass
-class EventPage:
+class EventPage(_Seen):
     event: Event
     shots: list[Shot]
     clips: list[tuple[Ingest, Clip | None]]
-
-    @property
-    def when(self) -> datetime:
-        return self.event.captured_from or self.event.started_at
-
-    @property
-    def zone(self) -> ZoneInfo:
-        return self.event.camera.zoneinfo
 
     @property
     def classes_text(self) -> str:

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 
-import httpx
 import pytest
 from playwright.sync_api import expect
 
@@ -19,10 +17,10 @@ from tests.support.fake_detector import FakeDetector
 from tests.support.processes import (
     ALERT_WORKER,
     REPO,
-    free_port,
-    manage,
     pipeline_env,
+    start_daphne,
     start_manage,
+    wait_answers,
     wait_for,
 )
 from tests.support.users import PASSWORD
@@ -30,13 +28,6 @@ from tests.support.users import PASSWORD
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 REDIS_URL = os.environ.get("REDIS_URL", "")
 PHOTO = REPO / "tests" / "detections" / "photos" / "astronaut.jpg"
-
-
-def _up(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 @pytest.mark.parametrize("live", ["redis", "embedded"])
@@ -53,17 +44,10 @@ def test_a_photo_dropped_into_a_camera_folder_shows_on_the_overview_without_a_re
             HOMESEC_DETECTOR_URL=detector.url,
             REDIS_URL=REDIS_URL if live == "redis" else "<unset>",
         )
-        manage("collectstatic", "--noinput", env=env)  # daphne serves what `make run` collects
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        daphne = spawn(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "homesec.asgi:application"],
-            env,
-            name="daphne",
-        )
+        daphne, base = start_daphne(spawn, env)
         (root / "porch").mkdir()
         start_manage(spawn, env, ["watch_cameras"], ["worker"], ALERT_WORKER)
-        wait_for(lambda: _up(base + "/health"), timeout=20, what=daphne.output)
+        wait_answers(base + "/health", daphne)
         wait_for(lambda: Camera.objects.filter(pk="porch").exists(), timeout=10, what="the porch camera")
 
         page.goto(base + "/")

@@ -5,10 +5,8 @@ are, a review that persists, bulk triage of exactly the chosen events, phone wid
 from __future__ import annotations
 
 import re
-import sys
 from datetime import timedelta
 
-import httpx
 import pytest
 from django.test import Client
 from django.utils import timezone
@@ -20,7 +18,7 @@ from events.assessment import assessment_request, event_assess
 from events.grouping import event_add_detections
 from events.models import Event
 from tests.events.pages import NOON, camera, frame, make_event
-from tests.support.processes import free_port, manage, pipeline_env, wait_for
+from tests.support.processes import pipeline_env, start_daphne, wait_answers, wait_for
 from tests.support.users import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -160,13 +158,6 @@ def reassess(event_id: int) -> Event | None:
     return event_assess(event_id=event_id)
 
 
-def _up(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 def test_new_and_re_assessed_events_appear_without_a_reload_and_stay_out_of_mark_all(
     tmp_path, spawn, page, viewer, settings
 ):
@@ -177,16 +168,9 @@ def test_new_and_re_assessed_events_appear_without_a_reload_and_stay_out_of_mark
     settings.LIVE_PUSH_VIA_LAYER = False  # this process's messages reach daphne as rows only
     env, _ = pipeline_env(tmp_path, REDIS_URL="<unset>")
     settings.MEDIA_ROOT = tmp_path / "var" / "media"
-    manage("collectstatic", "--noinput", env=env)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    daphne = spawn(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "homesec.asgi:application"],
-        env,
-        name="daphne",
-    )
+    daphne, base = start_daphne(spawn, env)
     earlier = make_event(at=timezone.now() - timedelta(hours=1), media=settings.MEDIA_ROOT)
-    wait_for(lambda: _up(base + "/health"), timeout=20, what=daphne.output)
+    wait_answers(base + "/health", daphne)
 
     page.goto(base + "/events/")
     page.fill("#id_username", "viewer")

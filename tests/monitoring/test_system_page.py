@@ -486,33 +486,17 @@ def test_against_daphne_the_numbers_follow_the_health_push_and_the_charts_follow
     tmp_path, spawn, page, viewer, settings
 ):
     """The embedded default (no Redis: daphne's tailer reads the messages), pushes every second."""
-    import sys
 
-    import httpx
     from playwright.sync_api import expect
 
     from homesec.core.live import live_publish
-    from tests.support.processes import free_port, manage, pipeline_env, wait_for
+    from tests.support.processes import pipeline_env, start_daphne, wait_answers
     from tests.support.users import PASSWORD
 
     settings.LIVE_PUSH_VIA_LAYER = False
     env, _ = pipeline_env(tmp_path, REDIS_URL="<unset>", HOMESEC_SYSTEM_PUSH_S="1")
-    manage("collectstatic", "--noinput", env=env)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    daphne = spawn(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "homesec.asgi:application"],
-        env,
-        name="daphne",
-    )
-
-    def up() -> bool:
-        try:
-            return httpx.get(base + "/health", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait_for(up, timeout=20, what=daphne.output)
+    daphne, base = start_daphne(spawn, env)
+    wait_answers(base + "/health", daphne)
     page.goto(base + "/system/")
     page.fill("#id_username", "viewer")
     page.fill("#id_password", PASSWORD)

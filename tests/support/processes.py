@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
+import httpx
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -143,3 +145,28 @@ def start_manage(spawn, env: dict[str, str], *commands: list[str] | str) -> list
             wait_for(lambda p=proc: "watching" in p.output(), timeout=20, what=lambda p=proc: p.output())
         procs.append(proc)
     return procs
+
+
+def start_daphne(spawn, env: dict[str, str]) -> tuple[Proc, str]:  # noqa: ANN001 (the spawn fixture)
+    """daphne serving homesec on a free port with the static files `make run` collects; the
+    process and its base URL. It is not waited for: see `wait_answers`."""
+    manage("collectstatic", "--noinput", env=env)
+    port = free_port()
+    proc = spawn(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "homesec.asgi:application"],
+        env,
+        name="daphne",
+    )
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def wait_answers(url: str, proc: Proc, timeout: float = 20) -> None:
+    """Until `url` answers 200 (the process's output is the failure's message)."""
+
+    def up() -> bool:
+        try:
+            return httpx.get(url, timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_for(up, timeout=timeout, what=proc.output)
