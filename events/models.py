@@ -121,6 +121,9 @@ class Event(models.Model):
             models.Index(fields=["started_at", "id"], name="event_timeline"),
             models.Index(fields=["started_at", "id"], name="event_timeline_unreviewed", condition=Q(reviewed=False)),
             models.Index(fields=["camera", "started_at", "id"], name="event_timeline_camera"),
+            # The System page and its health push count assessments queued or running
+            # (monitoring/selectors.py queue_depths): a few rows of a large table.
+            models.Index(fields=["assess_step"], name="event_assess_busy", condition=~Q(assess_step="idle")),
         ]
 
     def __str__(self) -> str:
