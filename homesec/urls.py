@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
 
 from cameras import views as camera_views
@@ -20,6 +22,8 @@ urlpatterns = [
     # and signed-in users who are not staff to a 403 page.
     path("admin/login/", views.admin_login),
     path("admin/", admin.site.urls),
+    # Browsers ask for /favicon.ico on pages that name no icon (the console's).
+    path("favicon.ico", RedirectView.as_view(url=static("homesec/favicon.svg"))),
     path("health", monitoring_views.health, name="health"),
     path("ready", monitoring_views.ready, name="ready"),
     path("api/", api_views.api_root, name="api-root"),

@@ -4,4 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/services.sh
 apt_ensure chromium chromium chromium-driver
-exec .venv/bin/python scripts/screenshots.py
+exec .venv/bin/python scripts/screenshots.py "$@"

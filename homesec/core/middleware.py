@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponseBase, JsonResponse
 
 # Anonymous callers may reach only these. The API is authenticated by DRF itself (token
 # or session) with IsAuthenticated-style permissions on every view, and answers 401.
-ANONYMOUS_PATHS = frozenset({"/health", "/ready", "/metrics"})
+ANONYMOUS_PATHS = frozenset({"/health", "/ready", "/metrics", "/favicon.ico"})
 # Snapshot links in notifications carry their own signed, expiring token (alerts/views.py).
 ANONYMOUS_PREFIXES = ("/accounts/login/", "/api/", "/snapshots/")
 

@@ -119,11 +119,11 @@ def test_the_overview_costs_the_same_queries_for_one_camera_or_many(
         assert viewer_client.get("/").content.decode().count('class="card tile"') == 7
 
 
-def test_an_open_event_not_yet_assessed_shows_as_assessing(settings, viewer_client):
+def test_an_open_event_not_yet_assessed_says_so(settings, viewer_client):
     camera = Camera.objects.create(id="porch", name="Porch", folder="porch")
     open_event = event(camera, at=timezone.now())
     tile = tile_html(main_html(viewer_client.get("/")), "porch")
-    assert f"Event #{open_event.pk}" in tile and ">assessing<" in tile
+    assert f"Event #{open_event.pk}" in tile and ">not assessed yet<" in tile
 
 
 def test_the_tile_fragment_is_one_cameras_tile_and_unknown_cameras_are_404(settings, viewer_client):

@@ -31,6 +31,12 @@ def test_health_ready_and_the_login_page_are_open(client):
     assert client.get("/accounts/login/").status_code == 200
 
 
+def test_the_icon_is_open_so_the_login_page_has_one(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 302
+    assert response["Location"].endswith("homesec/favicon.svg")
+
+
 def test_a_token_authenticates_api_calls_and_is_stored_only_hashed(client, viewer):
     token, key = api_token_create(user=viewer, name="phone")
     response = client.get("/api/me/", HTTP_AUTHORIZATION=f"Bearer {key}")
