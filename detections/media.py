@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -97,7 +97,7 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
     return first, min(int(last_text), size - 1) if last_text else size - 1
 
 
-def _chunks(handle: BinaryIO, start: int, length: int) -> Iterator[bytes]:
+def _chunks(handle: BinaryIO, start: int, length: int) -> Generator[bytes]:
     try:
         handle.seek(start)
         while length > 0:
@@ -110,17 +110,14 @@ def _chunks(handle: BinaryIO, start: int, length: int) -> Iterator[bytes]:
         handle.close()
 
 
-async def _achunks(handle: BinaryIO, start: int, length: int) -> AsyncIterator[bytes]:
+async def _achunks(chunks: Generator[bytes]) -> AsyncIterator[bytes]:
+    """The same reads, each in a thread: under ASGI Django would otherwise read a sync
+    iterator whole into memory before sending the first byte."""
     try:
-        await asyncio.to_thread(handle.seek, start)
-        while length > 0:
-            chunk = await asyncio.to_thread(handle.read, min(CHUNK, length))
-            if not chunk:
-                break
-            length -= len(chunk)
+        while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
             yield chunk
     finally:
-        handle.close()
+        chunks.close()
 
 
 def _open(path: Path) -> tuple[BinaryIO, os.stat_result]:
@@ -179,5 +176,6 @@ def ranged_file_response(
         response: HttpResponseBase = HttpResponse(status=status, content_type=media.content_type, headers=headers)
         response["Content-Length"] = str(length)
         return response
-    body = _achunks(handle, start, length) if isinstance(request, ASGIRequest) else _chunks(handle, start, length)
+    chunks = _chunks(handle, start, length)
+    body = _achunks(chunks) if isinstance(request, ASGIRequest) else chunks
     return StreamingHttpResponse(body, status=status, content_type=media.content_type, headers=headers)
