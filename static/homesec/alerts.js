@@ -15,20 +15,17 @@
     if (!section) return;
     clearTimeout(timers[part]);
     timers[part] = setTimeout(function () {
-      fetch(location.pathname + "?part=" + part, {credentials: "same-origin", headers: {"X-Requested-With": "fetch"}})
-        .then(function (response) {
-          if (response.redirected || !response.ok) throw new Error("part " + part + ": " + response.status);
-          return response.text();
-        })
+      homesecLive.fetchPart(location.pathname + "?part=" + part)
+        .then(function (response) { return response && response.text(); })
         .then(function (html) {
+          if (!html) return;
           const keep = part === "open" ? ticked() : [];
           section.innerHTML = html;
           keep.forEach(function (id) {
             const box = section.querySelector("input[name=alert][value='" + id + "']");
             if (box) box.checked = true;
           });
-        })
-        .catch(function (error) { console.warn(error); });
+        });
     }, delay || 200);
   }
 

@@ -55,8 +55,8 @@
   let timer = null;
 
   function reload() {
-    fetch(location.pathname, {credentials: "same-origin"})
-      .then(function (response) { return response.ok ? response.text() : null; })
+    homesecLive.fetchPart(location.pathname)
+      .then(function (response) { return response && response.text(); })
       .then(function (html) {
         if (!html) return;
         const fresh = new DOMParser().parseFromString(html, "text/html");

@@ -3,7 +3,8 @@
 // left open for days on a wall tablet stays complete. Pages call
 //   homesecLive.subscribe("events", function (message) { ... })
 // and get every stored message ({type: "message", id, kind, at, data}) and every pushed one
-// ({type: "health", ...}) of that stream.
+// ({type: "health", ...}) of that stream; homesecLive.fetchPart(url) fetches a part of the
+// page again.
 (function () {
   "use strict";
   const PING_MS = 30000;
@@ -59,11 +60,20 @@
     streams[name].handlers.push(handler);
   }
 
+  // A part of the page fetched again after a message: the Response, or null when there is
+  // nothing to put in the page. Signed out, the answer is the login page by a redirect; the
+  // socket's close code takes the browser there, and the part is left as it was.
+  function fetchPart(url, accept) {
+    return fetch(url, {credentials: "same-origin", headers: {Accept: accept || "text/html"}})
+      .then(function (response) { return response.ok && !response.redirected ? response : null; })
+      .catch(function () { return null; });
+  }
+
   setInterval(function () {
     Object.values(streams).forEach(function (stream) {
       if (stream.ws && stream.ws.readyState === WebSocket.OPEN) stream.ws.send(JSON.stringify({type: "ping"}));
     });
   }, PING_MS);
 
-  window.homesecLive = {subscribe: subscribe};
+  window.homesecLive = {subscribe: subscribe, fetchPart: fetchPart};
 })();

@@ -8,14 +8,9 @@
   const DELAY_MS = 150;
 
   function fragment(url, apply) {
-    fetch(url, {credentials: "same-origin", headers: {"X-Requested-With": "fetch"}})
-      .then(function (response) {
-        // Signed out: the answer is the login page, not a fragment. live.js signs in again.
-        if (!response.ok || response.redirected) return null;
-        return response.text();
-      })
-      .then(function (html) { if (html) apply(html); })
-      .catch(function () { /* the next message or the periodic refresh tries again */ });
+    homesecLive.fetchPart(url)
+      .then(function (response) { return response && response.text(); })
+      .then(function (html) { if (html) apply(html); });
   }
 
   function replaceWith(element, html) {

@@ -87,10 +87,10 @@
   let refetchTimer = null;
   function refetch() {
     refetchTimer = null;
-    fetch(chartsUrl, {credentials: "same-origin", headers: {"Accept": "application/json"}})
-      .then(function (r) { if (!r.ok) throw new Error("charts " + r.status); return r.json(); })
-      .then(drawAll)
-      .catch(function (e) { console.warn("could not refresh the charts", e); });
+    homesecLive.fetchPart(chartsUrl, "application/json")
+      .then(function (response) { return response && response.json(); })
+      .then(function (data) { if (data) drawAll(data); })
+      .catch(function (e) { console.warn("could not draw the charts", e); });
   }
   function refetchSoon() {
     if (refetchTimer === null) refetchTimer = setTimeout(refetch, EVENT_DELAY_MS);

@@ -72,9 +72,9 @@
   function load(id, mayInsert) {
     if (pending.has(id)) return;
     pending.add(id);
-    fetch(rowUrl(id), {credentials: "same-origin", headers: {Accept: "text/html"}})
+    homesecLive.fetchPart(rowUrl(id))
       .then(function (response) {
-        if (!response.ok) return null;
+        if (!response) return null;
         const matches = response.headers.get("X-Timeline-Match") === "1";
         return response.text().then(function (html) { place(id, html, matches, mayInsert); });
       })
