@@ -29,6 +29,7 @@ urlpatterns = [
     path("api/", api_views.api_root, name="api-root"),
     path("api/me/", api_views.api_me, name="api-me"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/", include("homesec.api_urls")),
     path("", include("alerts.urls")),
     path("", include("cameras.urls")),
     path("", include("events.urls")),
