@@ -68,12 +68,15 @@ class TimelineQuery:
     camera: str = ""
     level: str = ""
     min_score: int | None = None
+    max_score: int | None = None
     label: str = ""
     zone: str = ""
     since: datetime | None = None  # started at or after
     until: datetime | None = None  # started before
     reviewed: str = "unreviewed"  # "unreviewed", "reviewed" or "all"
     search: str = ""
+    assessment: str = ""  # an Event.Assessment value: pending, done, ...
+    late: bool | None = None  # made from a backlog of uploads
 
 
 @dataclass(frozen=True)
@@ -159,15 +162,16 @@ class TimelinePage:
         return [row.event.pk for row in self.rows]
 
 
-def _zone_filter(zone: str) -> Q:
+def zone_filter(zone: str) -> Q:
     if connection.vendor == "postgresql":
         return Q(zones__contains=[zone])  # jsonb @>
     return Q(zones__icontains=json.dumps(zone))  # SQLite has no JSON containment: the name in quotes
 
 
-def timeline_events(query: TimelineQuery) -> QuerySet[Event]:
-    """The events the filters let through, in no order yet."""
-    events = Event.objects.all()
+def timeline_events(query: TimelineQuery, *, base: QuerySet[Event] | None = None) -> QuerySet[Event]:
+    """The events the filters let through (of `base`, else all), in no order yet: the one
+    definition the pages, the API's list and its export use."""
+    events = Event.objects.all() if base is None else base
     if query.reviewed == "unreviewed":
         events = events.filter(reviewed=False)
     elif query.reviewed == "reviewed":
@@ -178,10 +182,16 @@ def timeline_events(query: TimelineQuery) -> QuerySet[Event]:
         events = events.filter(risk_level=query.level)
     if query.min_score is not None:
         events = events.filter(risk_score__gte=query.min_score)
+    if query.max_score is not None:
+        events = events.filter(risk_score__lte=query.max_score)
+    if query.assessment:
+        events = events.filter(assessment_state=query.assessment)
+    if query.late is not None:
+        events = events.filter(late=query.late)
     if query.label:
         events = events.filter(classes__has_key=query.label)
     if query.zone:
-        events = events.filter(_zone_filter(query.zone))
+        events = events.filter(zone_filter(query.zone))
     if query.since:
         events = events.filter(started_at__gte=query.since)
     if query.until:
@@ -194,7 +204,7 @@ def timeline_events(query: TimelineQuery) -> QuerySet[Event]:
     return events
 
 
-def _rows(events: list[Event]) -> list[TimelineRow]:
+def timeline_rows(events: list[Event]) -> list[TimelineRow]:
     """Each event with its best picture: two queries, whatever the number of events."""
     if not events:
         return []
@@ -229,19 +239,19 @@ def timeline_page(
         above = list(_listed(events.filter(after.after())).order_by("started_at", "id")[: limit + 1])
         if len(above) > limit:
             shown = above[:limit][::-1]
-            return TimelinePage(_rows(shown), newer=Cursor.of(shown[0]), older=Cursor.of(shown[-1]))
+            return TimelinePage(timeline_rows(shown), newer=Cursor.of(shown[0]), older=Cursor.of(shown[-1]))
         before = None  # reached the top: the newest page
     if before is None:
         shown = list(_listed(events).order_by(*TIMELINE_ORDER)[: limit + 1])
         older = Cursor.of(shown[limit - 1]) if len(shown) > limit else None
-        return TimelinePage(_rows(shown[:limit]), newer=None, older=older)
+        return TimelinePage(timeline_rows(shown[:limit]), newer=None, older=older)
     shown = list(_listed(events.filter(before.before())).order_by(*TIMELINE_ORDER)[: limit + 1])
     older = Cursor.of(shown[limit - 1]) if len(shown) > limit else None
     shown = shown[:limit]
     top = Cursor.of(shown[0]) if shown else before
     # Anything above this page? Then it links to it; else it is the newest page after all.
     newer = top if events.filter(top.after()).exists() else None
-    return TimelinePage(_rows(shown), newer=newer, older=older)
+    return TimelinePage(timeline_rows(shown), newer=newer, older=older)
 
 
 def timeline_row(*, event_id: int, query: TimelineQuery) -> tuple[TimelineRow | None, bool]:
@@ -251,7 +261,7 @@ def timeline_row(*, event_id: int, query: TimelineQuery) -> tuple[TimelineRow | 
     if event is None:
         return None, False
     matches = timeline_events(query).filter(pk=event_id).exists()
-    return _rows([event])[0], matches
+    return timeline_rows([event])[0], matches
 
 
 def timeline_choices() -> dict[str, list[str]]:

@@ -17,12 +17,12 @@ from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from alerts.models import Notification
-from cameras.models import Ingest
+from cameras.models import Camera, Ingest
 from detections.models import Clip, Detection, DetectionRun
 from events.models import Event
 from events.selectors import level_names
 from homesec.core.models import Breaker, DeadLetter, Heartbeat
-from homesec.core.selectors import heartbeat_fresh, heartbeat_latest
+from homesec.core.selectors import heartbeat_latest
 
 
 def process_roles() -> tuple[str, ...]:
@@ -70,19 +70,16 @@ def _check_broker() -> dict[str, Any]:
         return {"ok": False, "kind": "redis", "error": exc.__class__.__name__}
 
 
-def _check_process(role: str) -> dict[str, Any]:
-    try:
-        beat = heartbeat_fresh(role=role)
-        if beat is not None and beat.problem:
-            return {"ok": False, "name": beat.name, "age_s": _age(beat.beat_at), "error": beat.problem}
-        if beat is not None:
-            return {"ok": True, "name": beat.name, "age_s": _age(beat.beat_at)}
-        last = heartbeat_latest(role=role)
-    except Exception as exc:  # noqa: BLE001
-        return {"ok": False, "error": exc.__class__.__name__}
-    if last is None:
+def _check_process(role: str, newest: Heartbeat | None) -> dict[str, Any]:
+    """`newest` is the role's newest beat: when it is fresh it is also the newest fresh one,
+    so it alone says whether the role is up."""
+    if newest is None:
         return {"ok": False, "error": "no heartbeat yet"}
-    return {"ok": False, "error": f"heartbeat stale for {_age(last.beat_at):.1f} s", "name": last.name}
+    if (timezone.now() - newest.beat_at).total_seconds() > settings.HEARTBEAT_STALE_S:
+        return {"ok": False, "error": f"heartbeat stale for {_age(newest.beat_at):.1f} s", "name": newest.name}
+    if newest.problem:
+        return {"ok": False, "name": newest.name, "age_s": _age(newest.beat_at), "error": newest.problem}
+    return {"ok": True, "name": newest.name, "age_s": _age(newest.beat_at)}
 
 
 def _check_disk() -> dict[str, Any]:
@@ -104,11 +101,40 @@ def _age(moment: datetime) -> float:
     return round((timezone.now() - moment).total_seconds(), 2)
 
 
-def readiness() -> dict[str, Any]:
+# Heartbeat rows read at most (one per process started in the last day: older ones are pruned).
+HEARTBEAT_ROWS = 200
+
+
+def heartbeat_rows() -> list[Heartbeat]:
+    """The processes' heartbeats, by role and newest first: one query that readiness and the
+    process list share (pass it to both)."""
+    return list(Heartbeat.objects.order_by("role", "-beat_at", "-pk")[:HEARTBEAT_ROWS])
+
+
+def _newest_per_role(beats: list[Heartbeat], roles: tuple[str, ...]) -> dict[str, Heartbeat | None]:
+    newest: dict[str, Heartbeat | None] = {}
+    for beat in beats:  # by role, newest first: a role's first row is its newest
+        newest.setdefault(beat.role, beat)
+    for role in roles:
+        if role not in newest:
+            # Rows cut off at HEARTBEAT_ROWS (a process restarting in a loop) may hide a role.
+            newest[role] = heartbeat_latest(role=role) if len(beats) >= HEARTBEAT_ROWS else None
+    return newest
+
+
+def readiness(*, heartbeats: list[Heartbeat] | None = None) -> dict[str, Any]:
+    """`heartbeats`: heartbeat_rows() where the caller has them already."""
     checks = {"database": _check_database(), "broker": _check_broker()}
-    db_ok = checks["database"]["ok"]
-    for role in process_roles():
-        checks[role] = _check_process(role) if db_ok else {"ok": False, "error": "database unavailable"}
+    roles = process_roles()
+    if not checks["database"]["ok"]:
+        checks.update({role: {"ok": False, "error": "database unavailable"} for role in roles})
+    else:
+        try:
+            newest = _newest_per_role(heartbeat_rows() if heartbeats is None else heartbeats, roles)
+        except Exception as exc:  # noqa: BLE001
+            checks.update({role: {"ok": False, "error": exc.__class__.__name__} for role in roles})
+        else:
+            checks.update({role: _check_process(role, newest[role]) for role in roles})
     checks["disk"] = _check_disk()
     not_ready = [name for name, check in checks.items() if not check["ok"]]
     return {"ready": not not_ready, "not_ready": not_ready, "checks": checks}
@@ -156,11 +182,11 @@ def queue_total(depths: dict[str, dict[str, int]]) -> int:
 # --- Processes, breakers, dead letters ------------------------------------------------------
 
 
-def heartbeat_list() -> list[dict[str, Any]]:
+def heartbeat_list(*, heartbeats: list[Heartbeat] | None = None) -> list[dict[str, Any]]:
     """Every process that beat within the last day (older rows are pruned), newest first
-    per role, each with its age and whether it is stale (/ready's limit)."""
+    per role, each with its age and whether it is stale (/ready's limit). `heartbeats`:
+    heartbeat_rows() where the caller has them already."""
     now = timezone.now()
-    rows = Heartbeat.objects.order_by("role", "-beat_at")[:200]
     return [
         {
             "role": beat.role,
@@ -173,7 +199,7 @@ def heartbeat_list() -> list[dict[str, Any]]:
             "stale": (now - beat.beat_at).total_seconds() > settings.HEARTBEAT_STALE_S,
             "problem": beat.problem,
         }
-        for beat in rows
+        for beat in (heartbeat_rows() if heartbeats is None else heartbeats)
     ]
 
 
@@ -219,14 +245,17 @@ def dead_letter_count() -> int:
 
 
 def system_health() -> dict[str, Any]:
-    """What /ws/system pushes every few seconds (JSON-ready): readiness, queue depths, dead
-    letters and the processes' heartbeats. Each is a query on an indexed column or a small
-    table."""
-    report = readiness()
+    """What /ws/system pushes every few seconds (JSON-ready) and the System page shows:
+    readiness, queue depths, dead letters and the processes' heartbeats. Each is a query on
+    an indexed column or a small table; the heartbeats are read once for readiness and the
+    list."""
+    beats = heartbeat_rows()
+    report = readiness(heartbeats=beats)
     report["queues"] = queue_depths()
     report["dead_letters"] = dead_letter_count()
     report["heartbeats"] = [
-        {key: beat[key] for key in ("role", "name", "pid", "age_s", "stale", "problem")} for beat in heartbeat_list()
+        {key: beat[key] for key in ("role", "name", "pid", "age_s", "stale", "problem")}
+        for beat in heartbeat_list(heartbeats=beats)
     ]
     return report
 
@@ -295,4 +324,25 @@ def system_charts(*, now: datetime | None = None) -> dict[str, Any]:
     return {
         "events": chart_events_per_hour(now=now),
         "detections": chart_detections_per_hour(now=now),
+    }
+
+
+# --- The API's numbers (monitoring/api.py) ---------------------------------------------------
+
+
+def disk_state() -> dict[str, Any]:
+    """Free and total space on the data volume, and whether it is above the floor."""
+    return _check_disk()
+
+
+def system_counts(*, now: datetime | None = None) -> dict[str, int]:
+    """Cameras, events and detections since midnight (the household's time), open alerts."""
+    from alerts.selectors import alerts_open_count  # alerts' selectors read events: not at import time
+
+    midnight = timezone.localtime(now or timezone.now()).replace(hour=0, minute=0, second=0, microsecond=0)
+    return {
+        "cameras": Camera.objects.count(),
+        "events_today": Event.objects.filter(started_at__gte=midnight).count(),
+        "detections_today": Detection.objects.filter(captured_at__gte=midnight).count(),
+        "alerts_open": alerts_open_count(),
     }

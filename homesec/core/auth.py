@@ -14,6 +14,7 @@ from django.http.response import HttpResponseBase
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 
+from homesec.core.models import ApiToken
 from homesec.core.selectors import api_token_get_active
 from homesec.core.services import api_token_touch
 
@@ -56,26 +57,34 @@ def token_from_header(value: str) -> str | None:
     return None
 
 
-def user_for_token(key: str) -> AbstractBaseUser | None:
+def token_for_key(key: str) -> ApiToken | None:
+    """The active token of this key (its use recorded), or None."""
     token = api_token_get_active(key=key)
-    if token is None:
-        return None
-    api_token_touch(token=token)
-    return token.user
+    if token is not None:
+        api_token_touch(token=token)
+    return token
+
+
+def user_for_token(key: str) -> AbstractBaseUser | None:
+    token = token_for_key(key)
+    return token.user if token is not None else None
 
 
 class ApiTokenAuthentication(authentication.BaseAuthentication):
-    def authenticate(self, request: Request) -> tuple[AbstractBaseUser, None] | None:
+    """`request.auth` is the ApiToken the request came with (DELETE /api/tokens/current/
+    revokes it); a session-authenticated request has none."""
+
+    def authenticate(self, request: Request) -> tuple[AbstractBaseUser, ApiToken] | None:
         header = request.META.get("HTTP_AUTHORIZATION", "")
         if not header:
             return None
         key = token_from_header(header)
         if key is None:
             return None
-        user = user_for_token(key)
-        if user is None:
+        token = token_for_key(key)
+        if token is None:
             raise exceptions.AuthenticationFailed("Invalid or revoked API token.")
-        return (user, None)
+        return (token.user, token)
 
     def authenticate_header(self, request: Request) -> str:
         # Makes DRF answer 401 (not 403) to anonymous API calls.
@@ -101,4 +110,27 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
     name = "apiToken"
 
     def get_security_definition(self, auto_schema: AutoSchema) -> dict[str, Any]:
-        return {"type": "http", "scheme": "bearer", "description": "manage.py create_api_token USER"}
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A key from POST /api/tokens/ (or manage.py create_api_token USER)",
+        }
+
+
+class IsMember(permissions.BasePermission):
+    """Any signed-in member of the household, viewer or admin: for what the household does
+    with what it sees (review, acknowledge, dismiss, snooze), which is not configuration."""
+
+    message = "Sign in as a member of the household."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return user_role(request.user) is not None
+
+
+class IsAdminRole(permissions.BasePermission):
+    """Admins only, reading too: what names addresses, hosts and secrets (channels)."""
+
+    message = "Only admins may see or change this."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return user_role(request.user) == ADMIN

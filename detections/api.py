@@ -1,0 +1,86 @@
+"""Detections in the API, and the links to media by id that every answer uses (a path
+on disk is never in an answer)."""
+
+from __future__ import annotations
+
+import django_filters
+from django.db.models import QuerySet
+from rest_framework import mixins, serializers, viewsets
+from rest_framework.request import Request
+from rest_framework.reverse import reverse
+
+from detections.models import CLASSES, Detection
+from events.selectors import zone_filter
+from homesec.core.auth import IsMember
+from homesec.core.pagination import KeysetPagination, orderings
+
+
+def media_url(request: Request, name: str, pk: int) -> str:
+    return reverse(f"api-media-{name}", args=[pk], request=request)
+
+
+def picture_links(request: Request, detection: Detection | None) -> dict[str, str] | None:
+    """The links of a detection's picture: the clean preview (draw `box` over it), and the
+    thumbnail with the boxes drawn in. Never a path."""
+    if detection is None:
+        return None
+    picture = {}
+    if detection.preview:
+        picture["preview"] = media_url(request, "preview", detection.pk)
+    if detection.thumbnail:
+        picture["thumbnail"] = media_url(request, "thumbnail", detection.pk)
+    return picture or None
+
+
+class DetectionSerializer(serializers.ModelSerializer):
+    box = serializers.SerializerMethodField()
+    picture = serializers.SerializerMethodField()
+    original = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Detection
+        fields = [
+            "id", "camera_id", "ingest_id", "captured_at", "label", "confidence", "box", "frame_offset_s",
+            "zones", "zone_kinds", "picture", "original",
+        ]  # fmt: skip
+
+    def get_box(self, detection: Detection) -> dict[str, int]:
+        """In the frame's pixels: x, y from the top left, and the frame's size."""
+        return {
+            "x": detection.x, "y": detection.y, "width": detection.width, "height": detection.height,
+            "frame_width": detection.frame_width, "frame_height": detection.frame_height,
+        }  # fmt: skip
+
+    def get_picture(self, detection: Detection) -> dict[str, str] | None:
+        return picture_links(self.context["request"], detection)
+
+    def get_original(self, detection: Detection) -> str:
+        return media_url(self.context["request"], "original", detection.ingest_id)
+
+
+class DetectionFilter(django_filters.FilterSet):
+    camera = django_filters.CharFilter(field_name="camera_id")
+    label = django_filters.ChoiceFilter(choices=[(c, c) for c in CLASSES])
+    min_confidence = django_filters.NumberFilter(field_name="confidence", lookup_expr="gte")
+    zone = django_filters.CharFilter(method="in_zone")
+    event = django_filters.NumberFilter(field_name="events")
+    since = django_filters.IsoDateTimeFilter(field_name="captured_at", lookup_expr="gte")
+    until = django_filters.IsoDateTimeFilter(field_name="captured_at", lookup_expr="lt")
+
+    class Meta:
+        model = Detection
+        fields: list[str] = []
+
+    def in_zone(self, queryset: QuerySet[Detection], name: str, value: str) -> QuerySet[Detection]:
+        return queryset.filter(zone_filter(value))
+
+
+class DetectionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Every object the detector found, newest capture first."""
+
+    queryset = Detection.objects.all()
+    serializer_class = DetectionSerializer
+    filterset_class = DetectionFilter
+    pagination_class = KeysetPagination
+    permission_classes = [IsMember]
+    orderings = orderings("captured_at")
