@@ -3,15 +3,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from monitoring.selectors import (
-    breaker_list,
-    dead_letter_count,
-    heartbeat_list,
-    queue_depths,
-    queue_total,
-    readiness,
-    system_charts,
-)
+from monitoring.selectors import breaker_list, queue_total, readiness, system_charts, system_health
 
 
 @never_cache
@@ -35,20 +27,20 @@ def ready(request: HttpRequest) -> JsonResponse:
 @never_cache
 @require_GET
 def system(request: HttpRequest) -> HttpResponse:
-    """The System page: read-only for everyone signed in (it writes nothing)."""
-    report = readiness()
-    depths = queue_depths()
+    """The System page: read-only for everyone signed in (it writes nothing). It starts from
+    what the live health push sends (system_health), which then keeps it current."""
+    health = system_health()
     return render(
         request,
         "monitoring/system.html",
         {
             "nav": "system",
-            "report": report,
-            "disk": report["checks"]["disk"],
-            "heartbeats": heartbeat_list(),
-            "queues": depths,
-            "queue_total": queue_total(depths),
-            "dead_letters": dead_letter_count(),
+            "report": health,
+            "disk": health["checks"]["disk"],
+            "heartbeats": health["heartbeats"],
+            "queues": health["queues"],
+            "queue_total": queue_total(health["queues"]),
+            "dead_letters": health["dead_letters"],
             "breakers": breaker_list(),
             "charts": system_charts(),
         },

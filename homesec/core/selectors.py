@@ -37,11 +37,6 @@ def login_locked_out(*, username: str, ip: str | None) -> bool:
     return ip is not None and recent.filter(ip=ip).count() >= limit * 3
 
 
-def heartbeat_fresh(*, role: str) -> Heartbeat | None:
-    since = timezone.now() - timedelta(seconds=settings.HEARTBEAT_STALE_S)
-    return Heartbeat.objects.filter(role=role, beat_at__gte=since).order_by("-beat_at").first()
-
-
 def heartbeat_latest(*, role: str) -> Heartbeat | None:
     return Heartbeat.objects.filter(role=role).order_by("-beat_at").first()
 
