@@ -7,6 +7,7 @@ from alerts.api import AlertViewSet, ChannelViewSet, HouseholdView, RuleViewSet
 from cameras.api import CameraViewSet, ZoneViewSet
 from detections.api import DetectionViewSet
 from events.api import EventViewSet
+from events.api_export import EventExportView
 from monitoring.api import system_health, system_stats
 
 router = DefaultRouter(trailing_slash=True)
@@ -24,6 +25,8 @@ urlpatterns = [
     path("", include("detections.api_urls")),
     path("cameras/<slug:camera_pk>/zones/", zones, name="api-zone-list"),
     path("cameras/<slug:camera_pk>/zones/<int:pk>/", zone, name="api-zone-detail"),
+    # Before the router's events/<pk>/, which would take "export" for an id.
+    path("events/export/", EventExportView.as_view(), name="api-event-export"),
     path("household/", HouseholdView.as_view(), name="api-household"),
     path("system/health/", system_health, name="api-system-health"),
     path("system/stats/", system_stats, name="api-system-stats"),
