@@ -39,7 +39,7 @@ from cameras.services import (
     zone_save,
 )
 from homesec.core.admin import signed_in_user
-from homesec.core.auth import ADMIN, admin_required, user_role
+from homesec.core.auth import admin_required
 
 # --- The overview ---------------------------------------------------------------------------
 
@@ -170,7 +170,6 @@ def _camera_page(
     context = {
         "nav": "cameras",
         "camera": camera,
-        "is_admin": user_role(request.user) == ADMIN,
         "settings_form": settings_form or CameraSettingsForm(camera=camera),
         "zone_form": zone_form or ZoneForm(),
         "zones": zones,

@@ -27,14 +27,20 @@ ADMIN, VIEWER = "admin", "viewer"
 
 
 def user_role(user: AbstractBaseUser | AnonymousUser | None) -> str | None:
-    """`admin` changes things, `viewer` reads; anonymous users have no role."""
+    """`admin` changes things, `viewer` reads; anonymous users have no role. The group
+    lookup is kept on the user object: a request asks several times (the page's context,
+    its view, a permission) and its user is loaded afresh for each request."""
     if user is None or not user.is_authenticated or not user.is_active:
         return None
     if not isinstance(user, PermissionsMixin):  # roles are groups: a user model without them has none
         return None
-    if user.is_superuser or user.groups.filter(name=ADMIN).exists():
+    if user.is_superuser:
         return ADMIN
-    return VIEWER
+    role: str | None = getattr(user, "_homesec_role", None)
+    if role is None:
+        role = ADMIN if user.groups.filter(name=ADMIN).exists() else VIEWER
+        user._homesec_role = role  # type: ignore[attr-defined]
+    return role
 
 
 def admin_required(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:

@@ -127,3 +127,16 @@ def test_no_page_writes_on_get(viewer, world):
     for page in pages(world):
         client.get(page)
     assert list(Event.objects.values_list("pk", "reviewed", "review_notes", "assess_step")) == before
+
+
+def test_every_page_reads_the_role_and_the_last_live_message_once(viewer, world):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = csrf_client(viewer)
+    for page in pages(world):
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(page).status_code == 200, page
+        reads = [query["sql"] for query in queries]
+        assert sum('"auth_group"' in sql for sql in reads) == 1, page
+        assert sum('"core_livemessage"' in sql for sql in reads) == 1, page
