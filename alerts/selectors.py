@@ -171,19 +171,31 @@ def alert_get_for_action(*, alert_id: int) -> Alert | None:
     return Alert.objects.select_related("camera", "event", "handled_by").filter(pk=alert_id).first()
 
 
+def camera_snooze_ends(*, now: datetime, camera_id: str | None = None) -> dict[str, datetime]:
+    """`{camera_id: when its snooze ends}` for every camera snoozed now (only `camera_id`'s
+    when given): the one read of which cameras are snoozed."""
+    query = CameraSnooze.objects.filter(until__gt=now)
+    if camera_id is not None:
+        query = query.filter(camera_id=camera_id)
+    return dict(query.values_list("camera_id", "until"))
+
+
 def camera_snoozed_until(*, camera_id: str, now: datetime) -> datetime | None:
     """When the camera's snooze ends, if it is snoozed now."""
-    return CameraSnooze.objects.filter(camera_id=camera_id, until__gt=now).values_list("until", flat=True).first()
+    return camera_snooze_ends(now=now, camera_id=camera_id).get(camera_id)
 
 
 def camera_snoozes_active(*, now: datetime) -> list[CameraSnooze]:
-    """Every snooze still running, the one ending first first."""
+    """Every snooze still running with its camera and who set it, the one ending first first."""
     return list(CameraSnooze.objects.filter(until__gt=now).select_related("camera", "set_by").order_by("until"))
 
 
-def cameras_with_snooze(*, now: datetime) -> list[tuple[Camera, datetime | None]]:
-    """Every camera with the end of its snooze (None: not snoozed), for the snooze controls."""
-    until = {s.camera_id: s.until for s in CameraSnooze.objects.filter(until__gt=now)}
+def cameras_with_snooze(
+    *, now: datetime, snoozes: list[CameraSnooze] | None = None
+) -> list[tuple[Camera, datetime | None]]:
+    """Every camera with the end of its snooze (None: not snoozed), for the snooze controls.
+    `snoozes`: camera_snoozes_active() where the caller has them already."""
+    until = camera_snooze_ends(now=now) if snoozes is None else {s.camera_id: s.until for s in snoozes}
     return [(camera, until.get(camera.pk)) for camera in Camera.objects.order_by("name")]
 
 

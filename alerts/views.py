@@ -78,8 +78,8 @@ def alert_list(request: HttpRequest) -> HttpResponse:
     if part in ("", "open"):
         context["open"] = alert_list_open()
     if part in ("", "snoozes"):
-        context["cameras"] = cameras_with_snooze(now=now)
         context["snoozes"] = camera_snoozes_active(now=now)
+        context["cameras"] = cameras_with_snooze(now=now, snoozes=context["snoozes"])
     if part in ("", "history"):
         context["history"] = alert_history_page(cursor=older)
     return render(request, PARTS[part] if part else "alerts/list.html", context)

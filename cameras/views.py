@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from alerts.selectors import alerts_open_count, camera_snoozes_active, household_mode
+from alerts.selectors import alerts_open_count, camera_snooze_ends, household_mode
 from alerts.services import household_set_mode
 from cameras.forms import CameraAddForm, CameraSettingsForm, ModeForm, ZoneForm
 from cameras.models import Camera, Zone
@@ -46,7 +46,7 @@ from homesec.core.auth import admin_required
 
 def _with_snoozes(cameras: list[Camera], now: datetime) -> list[Camera]:
     """Each camera with `snoozed_until`: when its snoozed notifications resume, or None."""
-    until = {snooze.camera_id: snooze.until for snooze in camera_snoozes_active(now=now)}
+    until = camera_snooze_ends(now=now)
     for camera in cameras:
         camera.snoozed_until = until.get(camera.pk)  # type: ignore[attr-defined]
     return cameras

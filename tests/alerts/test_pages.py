@@ -103,6 +103,8 @@ def test_the_history_pages_newest_first_by_cursor(viewer_client):
 def _queries(client: Client) -> int:
     with CaptureQueriesContext(connection) as queries:
         assert client.get("/alerts/").status_code == 200
+    # The snoozes listed and the cameras' snooze controls come from one read.
+    assert sum('"alerts_camerasnooze"' in query["sql"] for query in queries) == 1
     return len(queries)
 
 
