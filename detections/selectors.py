@@ -69,13 +69,16 @@ def _ingest(ingest_id: int) -> Ingest | None:
     return Ingest.objects.exclude(status=Ingest.Status.DELETED).filter(pk=ingest_id).first()
 
 
-def ingest_original(*, ingest_id: int) -> MediaFile | None:
-    """The upload as the camera sent it (under the camera root)."""
-    ingest = _ingest(ingest_id)
+def _original_media(ingest: Ingest | None) -> MediaFile | None:
     if ingest is None or not ingest.media_type:
         return None
     name = PurePosixPath(ingest.path).name
     return MediaFile(settings.CAMERA_ROOT, ingest.path, content_type_for(ingest.media_format or name), name)
+
+
+def ingest_original(*, ingest_id: int) -> MediaFile | None:
+    """The upload as the camera sent it (under the camera root)."""
+    return _original_media(_ingest(ingest_id))
 
 
 def ingest_clip_playable(*, ingest_id: int) -> MediaFile | None:
@@ -89,4 +92,4 @@ def ingest_clip_playable(*, ingest_id: int) -> MediaFile | None:
     if playable:
         name = f"{PurePosixPath(ingest.path).stem}.mp4"
         return MediaFile(settings.MEDIA_ROOT, playable, "video/mp4", name)
-    return ingest_original(ingest_id=ingest_id)
+    return _original_media(ingest)  # the row read above: not a second read of it
