@@ -8,6 +8,7 @@ from cameras.api import CameraViewSet, ZoneViewSet
 from detections.api import DetectionViewSet
 from events.api import EventViewSet
 from events.api_export import EventExportView
+from events.api_search import EventSearchView
 from monitoring.api import system_health, system_stats
 
 router = DefaultRouter(trailing_slash=True)
@@ -25,7 +26,8 @@ urlpatterns = [
     path("", include("detections.api_urls")),
     path("cameras/<slug:camera_pk>/zones/", zones, name="api-zone-list"),
     path("cameras/<slug:camera_pk>/zones/<int:pk>/", zone, name="api-zone-detail"),
-    # Before the router's events/<pk>/, which would take "export" for an id.
+    # Before the router's events/<pk>/, which would take "search" for an id.
+    path("events/search/", EventSearchView.as_view(), name="api-event-search"),
     path("events/export/", EventExportView.as_view(), name="api-event-export"),
     path("household/", HouseholdView.as_view(), name="api-household"),
     path("system/health/", system_health, name="api-system-health"),

@@ -198,3 +198,17 @@ def test_list_queries_do_not_grow_with_the_page(api, url):
         return len(ctx.captured_queries)
 
     assert queries(2) == queries(20)
+
+
+def test_search_finds_ranked_events_within_the_lists_filters(api):
+    porch = assessed_event(at=FRIDAY_NOON, cam="porch")
+    garden = assessed_event(at=FRIDAY_NOON + timedelta(hours=1), cam="garden")
+    Event.objects.filter(pk=porch.pk).update(summary="A courier at the door, a courier with a parcel")
+    Event.objects.filter(pk=garden.pk).update(summary="A courier crossed the lawn")
+    found = api.get("/api/events/search/?q=courier").json()["results"]
+    assert [e["id"] for e in found] == [porch.pk, garden.pk]  # two mentions rank first
+    assert [e["id"] for e in api.get("/api/events/search/?q=courier&camera=garden").json()["results"]] == [garden.pk]
+    assert [e["id"] for e in api.get('/api/events/search/?q="the lawn"').json()["results"]] == [garden.pk]
+    assert [e["id"] for e in api.get("/api/events/search/?q=courier -parcel").json()["results"]] == [garden.pk]
+    for bad in ["", "   ", "q=" + "x" * 300]:
+        assert api.get(f"/api/events/search/?q={bad}").status_code == 400
