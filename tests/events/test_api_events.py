@@ -186,13 +186,26 @@ def test_reassess_is_for_admins(api, admin_api, spread):
     assert admin_api.post(f"/api/events/{spread[0].pk}/reassess/").status_code == 202
 
 
-@pytest.mark.parametrize("url", ["/api/events/", "/api/detections/", "/api/alerts/"])
-def test_list_queries_do_not_grow_with_the_page(api, url):
+LISTS = ["/api/events/", "/api/detections/", "/api/alerts/", "/api/cameras/", "/api/rules/", "/api/channels/"]
+
+
+@pytest.mark.parametrize("url", LISTS)
+def test_list_queries_do_not_grow_with_the_page(admin_api, url):
+    from alerts.models import Alert, AlertRule
+    from tests.alerts.factory import webhook_channel
+
+    api = admin_api
     api.get(url)  # the token's first use is stamped once: not part of what is counted
 
     def queries(n: int) -> int:
         for i in range(n):
-            assessed_event(at=FRIDAY_NOON + timedelta(minutes=i), seen=(("person", 0.9, ()), ("car", 0.8, ())))
+            at = FRIDAY_NOON + timedelta(minutes=i)
+            event = assessed_event(at=at, cam=f"cam{i}", seen=(("person", 0.9, ()), ("car", 0.8, ())))
+            Alert.objects.create(
+                event=event, camera_id=f"cam{i}", severity="high", title="t", dedup_key=f"{n}{i}", created_at=at
+            )
+            AlertRule.objects.create(name=f"rule {n} {i}").cameras.add(event.camera)
+            webhook_channel("http://127.0.0.1:9/", name=f"hook {n} {i}")
         with CaptureQueriesContext(connection) as ctx:
             assert api.get(url + "?page_size=100").status_code == 200
         return len(ctx.captured_queries)
