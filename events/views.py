@@ -120,14 +120,18 @@ def _detail(request: HttpRequest, shown: EventPage, form: ReviewForm, status: in
 
 @require_POST
 def review(request: HttpRequest, pk: int) -> HttpResponse:
-    """The household's review: viewers may review, note and give feedback."""
-    shown = event_page(event_id=pk)
-    if shown is None:
+    """The household's review: viewers may review, note and give feedback. The whole page
+    is read only to show the form again with its errors: a saved review redirects."""
+    event = event_get(event_id=pk)
+    if event is None:
         raise Http404("no such event")
     form = ReviewForm(request.POST, levels=level_names())
     if not form.is_valid():
+        shown = event_page(event_id=pk)
+        if shown is None:  # deleted meanwhile
+            raise Http404("no such event")
         return _detail(request, shown, form, status=400)
-    event_review(event=shown.event, by=request.user, **form.cleaned_data)
+    event_review(event=event, by=request.user, **form.cleaned_data)
     messages.success(request, "Review saved.")
     return HttpResponseRedirect(reverse("events:detail", args=[pk]) + "#review")
 
