@@ -30,9 +30,10 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff format --check .
 	HOMESEC_ENV_FILE=/dev/null $(BIN)/mypy
 
-# A PNG of every page (desktop and phone width) with demo data, into docs/screenshots/.
+# A PNG of every page (desktop and phone width) with demo data, into docs/screenshots/;
+# ARGS="--as viewer --out DIR" shoots what a viewer sees, elsewhere.
 screenshots: $(VENV)/.installed-dev
-	bash scripts/screenshots.sh
+	bash scripts/screenshots.sh $(ARGS)
 
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
