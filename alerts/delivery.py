@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from alerts.messages import message_for
 from alerts.models import Alert, Channel, MemberProfile, Notification, NotificationAttempt
+from alerts.selectors import ALERT_OPEN_STATES
 from alerts.transports import DeliveryError, PermanentError, TransientError, get_transport, short
 from homesec.core.deadletters import dead_letter_clear, dead_letter_record
 from homesec.core.durable import abandoned, needs_resend, resend
@@ -203,9 +204,9 @@ def alert_refresh_state(*, alert_id: int | None) -> None:
     delivered_at = Notification.objects.filter(alert_id=alert_id, status=Notification.Status.DELIVERED).aggregate(
         Min("delivered_at")
     )
-    Alert.objects.filter(
-        pk=alert_id, state__in=[Alert.State.PENDING, Alert.State.DELIVERED, Alert.State.FAILED]
-    ).update(state=state, state_reason=reason[:500], delivered_at=delivered_at["delivered_at__min"])
+    Alert.objects.filter(pk=alert_id, state__in=ALERT_OPEN_STATES).update(
+        state=state, state_reason=reason[:500], delivered_at=delivered_at["delivered_at__min"]
+    )
 
 
 def notification_sweep(*, now: datetime | None = None) -> int:

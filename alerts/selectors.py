@@ -106,6 +106,7 @@ def rule_test_against_events(*, rule: AlertRule, count: int, now: datetime) -> t
 
 # --- The alerts page: open alerts, the history, snoozes ------------------------------------------
 
+# Open: nobody has acknowledged or dismissed it yet. The one spelling of it (pages, API, services, delivery).
 ALERT_OPEN_STATES = (Alert.State.PENDING, Alert.State.DELIVERED, Alert.State.FAILED)
 ALERT_HANDLED_STATES = (Alert.State.ACKNOWLEDGED, Alert.State.DISMISSED)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -211,4 +212,4 @@ def alert_checks_for_event(*, event_id: int) -> list[AlertCheck]:
 
 def alerts_open_count() -> int:
     """Alerts nobody has acknowledged or dismissed yet (pending, delivered or failed)."""
-    return Alert.objects.filter(state__in=[Alert.State.PENDING, Alert.State.DELIVERED, Alert.State.FAILED]).count()
+    return Alert.objects.filter(state__in=ALERT_OPEN_STATES).count()

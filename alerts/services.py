@@ -24,7 +24,7 @@ from django.utils import timezone
 from alerts.delivery import NOTIFY_TASK, alert_refresh_state
 from alerts.matching import in_quiet_hours
 from alerts.models import Alert, AlertRule, CameraSnooze, Channel, Household, MemberProfile, Notification
-from alerts.selectors import camera_snoozed_until
+from alerts.selectors import ALERT_OPEN_STATES, camera_snoozed_until
 from cameras.models import Camera
 from cameras.selectors import cameras_offline_watched
 from events.selectors import level_names
@@ -199,9 +199,9 @@ def system_alerts_check(*, now: datetime | None = None) -> list[Alert]:
 def _alert_close(alert: Alert, *, state: str, stamp: str, user: AbstractBaseUser | None, now: datetime | None) -> bool:
     """An open alert (pending, delivered or failed) is handled: no more reminders."""
     now = now or timezone.now()
-    done = Alert.objects.filter(
-        pk=alert.pk, state__in=[Alert.State.PENDING, Alert.State.DELIVERED, Alert.State.FAILED]
-    ).update(state=state, handled_by=user, **{stamp: now})
+    done = Alert.objects.filter(pk=alert.pk, state__in=ALERT_OPEN_STATES).update(
+        state=state, handled_by=user, **{stamp: now}
+    )
     if done:
         live_publish(stream="events", kind=f"alert.{state}", payload={"alert": alert.pk})
     return bool(done)
