@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.forms import Form
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
@@ -36,6 +35,7 @@ from alerts.selectors import (
 )
 from alerts.services import alert_acknowledge, alerts_handle, camera_snooze, camera_unsnooze
 from detections.selectors import detection_thumbnail
+from homesec.core.auth import signed_in_user
 
 # The parts of the alerts page that live updates fetch again on their own.
 PARTS = {"open": "alerts/_open.html", "snoozes": "alerts/_snoozes.html", "history": "alerts/_history.html"}
@@ -43,11 +43,6 @@ PARTS = {"open": "alerts/_open.html", "snoozes": "alerts/_snoozes.html", "histor
 
 def _wants_json(request: HttpRequest) -> bool:
     return request.headers.get("accept", "").startswith("application/json")
-
-
-def _who(request: HttpRequest) -> AbstractBaseUser | None:
-    """Who did it, for the record (the login middleware lets only signed-in users here)."""
-    return request.user if isinstance(request.user, AbstractBaseUser) else None
 
 
 def _problems(form: Form) -> str:
@@ -97,7 +92,7 @@ def alert_handle(request: HttpRequest) -> HttpResponseBase:
         messages.error(request, problem)
         return redirect(back)
     verb, ids = form.cleaned_data["verb"], form.cleaned_data["ids"]
-    count = alerts_handle(alert_ids=ids, action=verb, user=_who(request))
+    count = alerts_handle(alert_ids=ids, action=verb, user=signed_in_user(request))
     if _wants_json(request):
         return JsonResponse({"handled": count})
     done = "acknowledged" if verb == "acknowledge" else "dismissed"
@@ -123,9 +118,9 @@ def snooze(request: HttpRequest, camera_id: str) -> HttpResponseBase:
         end = form.cleaned_data["end"]
         try:
             if end is None:
-                camera_unsnooze(camera=camera, user=_who(request))
+                camera_unsnooze(camera=camera, user=signed_in_user(request))
             else:
-                camera_snooze(camera=camera, until=end, user=_who(request), now=now)
+                camera_snooze(camera=camera, until=end, user=signed_in_user(request), now=now)
         except ValidationError as exc:
             problem = " ".join(exc.messages)
     else:
@@ -157,7 +152,7 @@ def act(request: HttpRequest, token: str) -> HttpResponse:
         problem = "That alert is no longer stored (it was deleted)."
         return render(request, "alerts/act.html", {"nav": "alerts", "problem": problem}, status=404)
     if request.method == "POST":
-        if alert_acknowledge(alert=alert, user=_who(request)):
+        if alert_acknowledge(alert=alert, user=signed_in_user(request)):
             messages.success(request, "Acknowledged: no more reminders for this alert.")
         else:
             messages.info(request, f"Nothing to do: this alert was {alert.state} already.")

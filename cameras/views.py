@@ -38,8 +38,7 @@ from cameras.services import (
     zone_delete,
     zone_save,
 )
-from homesec.core.admin import signed_in_user
-from homesec.core.auth import admin_required
+from homesec.core.auth import admin_required, signed_in_user
 
 # --- The overview ---------------------------------------------------------------------------
 

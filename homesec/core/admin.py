@@ -14,7 +14,6 @@ from django.contrib import admin, messages
 from django.contrib.admin.filters import ChoicesFieldListFilter
 from django.contrib.auth import get_permission_codename, get_user_model
 from django.contrib.auth.admin import UserAdmin
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Field, ForeignKey, Model, QuerySet
@@ -25,6 +24,7 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import redirect
 from django.urls import URLPattern, path
 
+from homesec.core.auth import signed_in_user as signed_in_user  # the console's actions record who acted
 from homesec.core.deadletters import dead_letter_discard, dead_letter_replay
 from homesec.core.live import STREAMS
 from homesec.core.models import ApiToken, Breaker, DeadLetter, Heartbeat, LiveMessage, LoginFailure
@@ -93,11 +93,6 @@ def fixed_choices(choices: Iterable[str]) -> type[ChoicesFieldListFilter]:
             super().__init__(field, *args, **kwargs)
 
     return FixedChoices
-
-
-def signed_in_user(request: HttpRequest) -> AbstractBaseUser | None:
-    """Who did it, for the record (the console lets only signed-in staff in)."""
-    return request.user if isinstance(request.user, AbstractBaseUser) else None
 
 
 class SuperusersOnly(admin.ModelAdmin):

@@ -140,3 +140,8 @@ class IsAdminRole(permissions.BasePermission):
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         return user_role(request.user) == ADMIN
+
+
+def signed_in_user(request: HttpRequest) -> AbstractBaseUser | None:
+    """Who did it, for the record: the request's user, None when nobody is signed in."""
+    return request.user if isinstance(request.user, AbstractBaseUser) else None
