@@ -19,7 +19,6 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpRe
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from alerts.forms import SNOOZE_PRESETS, AlertHandleForm, SnoozeForm
@@ -36,6 +35,7 @@ from alerts.selectors import (
 from alerts.services import alert_acknowledge, alerts_handle, camera_snooze, camera_unsnooze
 from detections.selectors import detection_thumbnail
 from homesec.core.auth import signed_in_user
+from homesec.core.http import back_url
 
 # The parts of the alerts page that live updates fetch again on their own.
 PARTS = {"open": "alerts/_open.html", "snoozes": "alerts/_snoozes.html", "history": "alerts/_history.html"}
@@ -47,17 +47,6 @@ def _wants_json(request: HttpRequest) -> bool:
 
 def _problems(form: Form) -> str:
     return " ".join(str(error) for errors in form.errors.values() for error in errors)
-
-
-def _back(request: HttpRequest, default: str) -> str:
-    """Where a form sends its user back to: its `next`, else the page it was on (a snooze
-    control inside a fragment that a page fetched has no path of its own), when on this site."""
-    for target in (request.POST.get("next", ""), request.headers.get("referer", "")):
-        if target and url_has_allowed_host_and_scheme(
-            target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-        ):
-            return target
-    return default
 
 
 @require_GET
@@ -84,7 +73,7 @@ def alert_list(request: HttpRequest) -> HttpResponse:
 def alert_handle(request: HttpRequest) -> HttpResponseBase:
     """Acknowledge or dismiss one alert or the ticked ones; viewers may."""
     form = AlertHandleForm(request.POST)
-    back = _back(request, reverse("alerts:list"))
+    back = back_url(request, reverse("alerts:list"), referer=True)
     if not form.is_valid():
         problem = _problems(form)
         if _wants_json(request):
@@ -112,7 +101,7 @@ def snooze(request: HttpRequest, camera_id: str) -> HttpResponseBase:
         raise Http404("no such camera")
     now = timezone.now()
     form = SnoozeForm(request.POST, now=now)
-    back = _back(request, reverse("alerts:list"))
+    back = back_url(request, reverse("alerts:list"), referer=True)
     problem = ""
     if form.is_valid():
         end = form.cleaned_data["end"]

@@ -9,7 +9,6 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from alerts.selectors import alert_checks_for_event
@@ -29,6 +28,7 @@ from events.selectors import (
 )
 from events.services import event_review, events_mark_reviewed
 from homesec.core.auth import admin_required
+from homesec.core.http import back_url
 
 PAGE_SIZE = 50
 
@@ -67,18 +67,10 @@ def row(request: HttpRequest, pk: int) -> HttpResponse:
     return response
 
 
-def _back(request: HttpRequest, fallback: str) -> str:
-    target = request.POST.get("next", "")
-    safe = url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    )
-    return target if target and safe else fallback
-
-
 @require_POST
 def review_bulk(request: HttpRequest) -> HttpResponseRedirect:
     form = BulkReviewForm(request.POST)
-    back = _back(request, reverse("events:timeline"))
+    back = back_url(request, reverse("events:timeline"))
     if not form.is_valid():
         for error in form.non_field_errors():
             messages.error(request, str(error))

@@ -15,9 +15,9 @@ from django.shortcuts import render
 from django.template import engines
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET
 
+from homesec.core.http import on_this_site
 from homesec.core.net import client_ip
 from homesec.core.selectors import login_locked_out
 from homesec.core.services import login_failure_record, login_failures_clear
@@ -71,10 +71,7 @@ def admin_login(request: HttpRequest) -> HttpResponseBase:
     where they were headed; other users get a 403 page: sending them to a sign-in page
     again would loop, since they are signed in already."""
     target = request.GET.get(REDIRECT_FIELD_NAME, "")
-    safe = url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    )
-    target = target if target and safe else reverse("admin:index")
+    target = target if on_this_site(request, target) else reverse("admin:index")
     if not request.user.is_authenticated:
         return redirect_to_login(target)
     if request.user.is_active and request.user.is_staff:
