@@ -139,6 +139,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "django_q",
     "homesec.core",
@@ -475,6 +476,11 @@ X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = TLS
 
 API_RATE = env_rate("HOMESEC_API_RATE", "600/minute")
+# Tighter limits where a request costs more or guesses a password (homesec/core/throttling.py):
+# token sign-in per address and per user name; search and export per user and per address.
+API_RATE_AUTH = env_rate("HOMESEC_API_RATE_AUTH", "10/minute")
+API_RATE_SEARCH = env_rate("HOMESEC_API_RATE_SEARCH", "60/minute")
+API_RATE_EXPORT = env_rate("HOMESEC_API_RATE_EXPORT", "10/minute")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "homesec.core.auth.ApiTokenAuthentication",
@@ -483,19 +489,61 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["homesec.core.auth.IsAdminRoleOrReadOnly"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "homesec.core.api.problem_exception_handler",
-    # Per user; anonymous clients by the same address as the sign-in lock-out.
+    # Per user; anonymous clients by the same address as the sign-in lock-out. The counts
+    # are in the shared cache (CACHES), so the limits hold across every web process.
     "DEFAULT_THROTTLE_CLASSES": ["homesec.core.throttling.ClientUserRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"user": API_RATE},
+    "DEFAULT_THROTTLE_RATES": {
+        "user": API_RATE,
+        "auth": API_RATE_AUTH,
+        "search": API_RATE_SEARCH,
+        "export": API_RATE_EXPORT,
+    },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "homesec API",
+    "DESCRIPTION": "Cameras, events, alerts and the system of one homesec. Errors are RFC 7807 problem "
+    "details (application/problem+json). See docs/API.md.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["homesec.core.auth.IsAdminRoleOrReadOnly"],
+    # Swagger UI (/api/docs/) from our own static files: it works with no internet.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # Several models have a `status` of their own choices: each enum by its model's name.
+    "ENUM_NAME_OVERRIDES": {"EventStatusEnum": "events.models.Event.Status"},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        # Every operation declares the problem responses any call may get (401, 403, ...).
+        "homesec.core.api.problem_responses_hook",
+    ],
 }
 
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# A cache every web process shares: the API's rate counts live here. Redis when there is
+# one; else a table in the database (made by a migration: homesec/core/migrations/0007_cache_table.py).
+# Never a per-process memory cache: each process would count on its own.
+CACHE_TABLE = "homesec_cache"
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "homesec",
+            # A Redis that does not answer must not hold requests up for long.
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": CACHE_TABLE,
+            # Past this many rows Django deletes a third of them, counts still running among
+            # them: well above one household's clients.
+            "OPTIONS": {"MAX_ENTRIES": 10_000},
+        }
+    }
 
 # --- I18N, static -----------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.templatetags.static import static
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
 
@@ -28,11 +28,21 @@ urlpatterns = [
     path("ready", monitoring_views.ready, name="ready"),
     path("api/", api_views.api_root, name="api-root"),
     path("api/me/", api_views.api_me, name="api-me"),
+    path("api/tokens/", api_views.TokenCreateView.as_view(), name="api-tokens"),
+    path("api/tokens/current/", api_views.TokenCurrentView.as_view(), name="api-tokens-current"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", api_views.ApiDocsView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include("homesec.api_urls")),
     path("", include("alerts.urls")),
     path("", include("cameras.urls")),
     path("", include("events.urls")),
     path("", include("detections.urls")),
     path("", include("monitoring.urls")),
+    # Last: an /api/ URL no view above answers is a 404 problem (signed in first), not
+    # Django's HTML page.
+    re_path(r"^api/", api_views.ApiNotFoundView.as_view()),
 ]
+
+# Errors outside DRF's views: problems under /api/, Django's pages elsewhere.
+handler404 = api_views.handler404
+handler500 = api_views.handler500

@@ -9,10 +9,11 @@ import socket
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from django.contrib.auth import get_user_model
+from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.models import AbstractUser, Group, Permission
 from django.contrib.auth.password_validation import validate_password
 from django.db import transaction
+from django.http import HttpRequest
 from django.utils import timezone
 
 from homesec.core.models import ApiToken, Heartbeat, LoginFailure
@@ -58,6 +59,35 @@ def api_token_issue(*, token: ApiToken) -> str:
     token.prefix, token.key_hash = key[:10], token_hash(key)
     token.save()
     return key
+
+
+class SignInLockedOut(Exception):
+    """This user name or address failed to sign in too often lately (the lock-out)."""
+
+
+class SignInFailed(Exception):
+    """The user name and password sign nobody in."""
+
+
+def api_token_sign_in(
+    *, username: str, password: str, name: str, ip: str | None, request: HttpRequest | None = None
+) -> tuple[ApiToken, str]:
+    """A token (and its key, shown once) for whoever the user name and password sign in.
+
+    The lock-out counts as on the login page, because a token is the same way in: a locked
+    out name or address is refused even with the right password (SignInLockedOut), a wrong
+    password is a failure (SignInFailed), a right one clears this name's failures from here.
+    The name is cleaned as the login form cleans it, so both sign the same people in."""
+    from homesec.core.selectors import login_locked_out  # it imports this module
+
+    if login_locked_out(username=username, ip=ip):
+        raise SignInLockedOut
+    user = authenticate(request, username=login_failure_username(username), password=password)
+    if user is None:
+        login_failure_record(username=username, ip=ip)
+        raise SignInFailed
+    login_failures_clear(username=user.get_username(), ip=ip)
+    return api_token_create(user=user, name=name)
 
 
 def api_token_revoke(*, token: ApiToken) -> None:
