@@ -21,7 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from alerts.forms import SNOOZE_PRESETS, AlertHandleForm, SnoozeForm
+from alerts.forms import AlertHandleForm, SnoozeForm
 from alerts.messages import ActionLinkError, action_alert_id, snapshot_detection_id
 from alerts.selectors import (
     ALERT_OPEN_STATES,
@@ -58,7 +58,7 @@ def alert_list(request: HttpRequest) -> HttpResponse:
         raise Http404("no such part of the page")
     older = request.GET.get("older", "")
     page_url = reverse("alerts:list")
-    context: dict = {"nav": "alerts", "now": now, "next_url": page_url, "older": older, "presets": SNOOZE_PRESETS}
+    context: dict = {"nav": "alerts", "now": now, "next_url": page_url, "older": older}
     if part in ("", "open"):
         context["open"] = alert_list_open()
     if part in ("", "snoozes"):
