@@ -29,7 +29,7 @@ from events.api import EventFilter
 from events.models import Event
 from events.selectors import TIMELINE_ORDER, Cursor
 from homesec.core.auth import IsMember
-from homesec.core.throttling import ExportThrottle
+from homesec.core.throttling import ClientUserRateThrottle, ExportThrottle
 
 EXPORT_BATCH = 1000
 EXPORT_COLUMNS = [
@@ -100,7 +100,7 @@ class EventExportView(APIView):
     """All events the filters let through, newest first, as CSV or NDJSON, streamed."""
 
     permission_classes = [IsMember]
-    throttle_classes = [ExportThrottle]
+    throttle_classes = [ClientUserRateThrottle, ExportThrottle]  # the default limit, and this one
     filterset_class = EventFilter
 
     @extend_schema(

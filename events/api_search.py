@@ -13,7 +13,7 @@ from events.api_export import events_filtered
 from events.search import event_search
 from events.selectors import timeline_rows
 from homesec.core.auth import IsMember
-from homesec.core.throttling import SearchThrottle
+from homesec.core.throttling import ClientUserRateThrottle, SearchThrottle
 
 
 class EventSearchView(APIView):
@@ -22,7 +22,7 @@ class EventSearchView(APIView):
     leave out; the list's filters narrow it."""
 
     permission_classes = [IsMember]
-    throttle_classes = [SearchThrottle]
+    throttle_classes = [ClientUserRateThrottle, SearchThrottle]  # the default limit, and this one
     filterset_class = EventFilter
 
     @extend_schema(
