@@ -42,10 +42,12 @@ def timeline(request: HttpRequest) -> HttpResponse:
     form = _filters(request)
     before = form.jump() or Cursor.parse(request.GET.get("before", ""))
     after = None if before else Cursor.parse(request.GET.get("after", ""))
-    page = timeline_page(query=form.query(), before=before, after=after, limit=PAGE_SIZE)
+    query = form.query()
+    page = timeline_page(query=query, before=before, after=after, limit=PAGE_SIZE)
     context = {
         "nav": "timeline",
         "form": form,
+        "query": query,
         "page": page,
         "filters": form.querystring(),
         "rendered": ",".join(str(pk) for pk in page.ids),
