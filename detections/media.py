@@ -120,6 +120,16 @@ async def _achunks(chunks: Generator[bytes]) -> AsyncIterator[bytes]:
         chunks.close()
 
 
+def open_inside(media: MediaFile) -> tuple[BinaryIO, os.stat_result]:
+    """The stored file open for reading, and its stat, once its path is checked to stay
+    inside its root; Http404 for a missing file or a path that leads out. Every media
+    answer opens its file here, a range of it or the whole file read into memory."""
+    path = resolve_inside(media.root, media.relative)
+    if path is None:
+        raise Http404("no such file")
+    return _open(path)
+
+
 def _open(path: Path) -> tuple[BinaryIO, os.stat_result]:
     """Open without following a symlink at the last step, and check it is a regular file."""
     try:
@@ -137,10 +147,9 @@ def ranged_file_response(
     request: HttpRequest, media: MediaFile | None, *, download: bool = False, max_age: int = 3600
 ) -> HttpResponseBase:
     """The file, whole (200), in part (206), not at all (416), or unchanged (304)."""
-    path = resolve_inside(media.root, media.relative) if media else None
-    if media is None or path is None:
+    if media is None:
         raise Http404("no such file")
-    handle, info = _open(path)
+    handle, info = open_inside(media)
     size = info.st_size
     etag = f'"{info.st_mtime_ns:x}-{size:x}"'
     headers = {

@@ -7,6 +7,10 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "homesec.settings")
 django_asgi_app = get_asgi_application()
 
+from homesec.core.backpressure import install as pace_response_bodies
+
+pace_response_bodies()  # under daphne: a slow client must not make it buffer a whole clip
+
 from channels.routing import ProtocolTypeRouter, URLRouter
 from django.urls import path
 
