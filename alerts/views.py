@@ -11,11 +11,10 @@ login: the link alone never changes anything, a signed-in click (a POST with CSR
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.forms import Form
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -33,7 +32,8 @@ from alerts.selectors import (
     cameras_with_snooze,
 )
 from alerts.services import alert_acknowledge, alerts_handle, camera_snooze, camera_unsnooze
-from detections.selectors import detection_thumbnail
+from detections.media import ranged_file_response
+from detections.selectors import detection_still
 from homesec.core.auth import signed_in_user
 from homesec.core.http import back_url
 
@@ -151,15 +151,8 @@ def act(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @require_GET
-def snapshot(request: HttpRequest, token: str) -> FileResponse:
-    detection_id = snapshot_detection_id(token)
-    thumbnail = detection_thumbnail(detection_id=detection_id)
-    if not thumbnail:
+def snapshot(request: HttpRequest, token: str) -> HttpResponseBase:
+    media = detection_still(detection_id=snapshot_detection_id(token) or 0, kind="thumbnail")
+    if media is None:
         raise Http404("no such snapshot, or the link has expired")
-    root = settings.MEDIA_ROOT.resolve()
-    path = (root / thumbnail).resolve()
-    if not path.is_relative_to(root) or not path.is_file():
-        raise Http404("no such snapshot")
-    response = FileResponse(path.open("rb"), content_type="image/jpeg")
-    response["Cache-Control"] = "private, max-age=3600"
-    return response
+    return ranged_file_response(request, media)

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from cameras.models import Camera, FtpAccount, Ingest, Zone
 from cameras.selectors import ingests_latest_accepted
+from detections.media import MediaFile
 from homesec.core.live import live_publish
 
 logger = logging.getLogger(__name__)
@@ -231,8 +232,25 @@ def zone_delete(*, zone: Zone) -> None:
 LATEST_WIDTH = 640
 
 
+def latest_root() -> Path:
+    """Where the latest images are kept, a folder per camera: the root they are served
+    from and checked against (the data folder around it holds the secret key and maybe the
+    database, which a link planted here must not reach)."""
+    return settings.DATA_DIR / "cache" / "latest"
+
+
 def _latest_cache(camera_id: str) -> Path:
-    return settings.DATA_DIR / "cache" / "latest" / camera_id
+    return latest_root() / camera_id
+
+
+def camera_latest_media(*, camera_id: str) -> MediaFile | None:
+    """The camera's latest image as a file to serve (detections/media.py checks it lies in
+    `latest_root()` when it opens it), named after its upload's id; None when there is none."""
+    camera = Camera.objects.filter(pk=camera_id).first()
+    path = camera_latest_image(camera=camera) if camera is not None else None
+    if path is None:
+        return None
+    return MediaFile(latest_root(), str(path.relative_to(latest_root())), "image/jpeg", f"{camera_id}.jpg")
 
 
 def camera_latest_image(*, camera: Camera) -> Path | None:

@@ -11,7 +11,7 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -23,7 +23,6 @@ from cameras.forms import CameraAddForm, CameraSettingsForm, ModeForm, ZoneForm
 from cameras.models import Camera, Zone
 from cameras.selectors import (
     camera_ftp_account,
-    camera_get,
     camera_get_with_latest,
     camera_list_with_counts,
     camera_list_with_latest,
@@ -33,11 +32,12 @@ from cameras.selectors import (
 from cameras.services import (
     camera_create,
     camera_ftp_account_issue,
-    camera_latest_image,
+    camera_latest_media,
     camera_settings_save,
     zone_delete,
     zone_save,
 )
+from detections.media import ranged_file_response
 from homesec.core.auth import admin_required, signed_in_user
 
 # --- The overview ---------------------------------------------------------------------------
@@ -91,18 +91,10 @@ def mode_set(request: HttpRequest) -> HttpResponseBase:
 def latest_image(request: HttpRequest, camera_id: str) -> HttpResponseBase:
     """The camera's newest accepted upload, downscaled. The camera is looked up by its id;
     the file is the one the service made, never a path from the request."""
-    camera = camera_get(camera_id=camera_id)
-    path = camera_latest_image(camera=camera) if camera is not None else None
-    if path is None:
+    media = camera_latest_media(camera_id=camera_id)
+    if media is None:
         raise Http404("no image yet")
-    etag = f'"{camera_id}-{path.stem}"'
-    if request.headers.get("If-None-Match") == etag:
-        response: HttpResponseBase = HttpResponse(status=304)
-    else:
-        response = FileResponse(path.open("rb"), content_type="image/jpeg")
-    response["ETag"] = etag
-    response["Cache-Control"] = "private, no-cache"  # asks again each time, mostly a 304
-    return response
+    return ranged_file_response(request, media, max_age=0)  # asked again each time, mostly a 304
 
 
 # --- The cameras list, adding a camera ------------------------------------------------------

@@ -17,15 +17,13 @@ import binascii
 import hashlib
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
+from pathlib import PurePosixPath
 from typing import cast
 
 import cv2
 import numpy as np
 from asgiref.sync import sync_to_async
-from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
@@ -38,11 +36,10 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
-from cameras.selectors import camera_get
-from cameras.services import camera_latest_image
+from cameras.services import camera_latest_media
 from detections.media import MediaFile, open_inside, ranged_file_response
 from detections.models import Detection
-from detections.selectors import detection_still, ingest_clip_playable, ingest_original
+from detections.selectors import detection_still, detections_pictured, ingest_clip_playable, ingest_original
 from detections.thumbnails import COLOURS
 from detections.views import STILL_MAX_AGE
 from homesec.core.api import problem_exception_handler
@@ -188,35 +185,17 @@ async def camera_latest(request: HttpRequest, camera_id: str) -> HttpResponseBas
     return await _answer_async(request, partial(_latest, request, camera_id), basic=True)
 
 
-def _latest_root() -> Path:
-    """Where cameras/services.py keeps the latest images, one folder per camera: the root
-    they are checked against like any stored file (the data folder around it holds the
-    secret key and maybe the database, which a link planted there must not reach)."""
-    return settings.DATA_DIR / "cache" / "latest"
-
-
 def _latest(request: HttpRequest, camera_id: str) -> HttpResponseBase:
-    camera = camera_get(camera_id=camera_id)
-    path = camera_latest_image(camera=camera) if camera is not None else None
-    root = _latest_root()
-    if path is None or not path.is_relative_to(root):
+    media = camera_latest_media(camera_id=camera_id)
+    if media is None:
         raise Http404("No image from this camera yet.")
-    media = MediaFile(root, str(path.relative_to(root)), "image/jpeg", f"{camera_id}.jpg")
     # The service names each image after its upload's id.
-    wanted = request.GET.get("boxes") == "1" and path.stem.isdigit()
-    boxes = _pictured_boxes(ingest_id=int(path.stem)) if wanted else []
+    stem = PurePosixPath(media.relative).stem
+    boxes = detections_pictured(ingest_id=int(stem)) if request.GET.get("boxes") == "1" and stem.isdigit() else []
     if not boxes:
         # Asked again each time (mostly a 304): a new upload replaces it under the same URL.
         return ranged_file_response(request, media, download=_download(request), max_age=0)
     return _boxed(request, media, boxes)
-
-
-def _pictured_boxes(*, ingest_id: int) -> list[Detection]:
-    """The detections of the frame the latest image shows: all of a photo's; of a clip,
-    those of its first frame (the image is that frame, and boxes found seconds later would
-    frame something that is not in it)."""
-    pictured = Q(frame_offset_s__isnull=True) | Q(frame_offset_s=0)
-    return list(Detection.objects.filter(pictured, ingest_id=ingest_id, frame_width__gt=0, frame_height__gt=0))
 
 
 def _boxed(request: HttpRequest, media: MediaFile, boxes: list[Detection]) -> HttpResponseBase:

@@ -15,6 +15,7 @@ iterator reading chunks in a thread: a sync iterator would be read into memory w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import stat
 from collections.abc import AsyncIterator, Generator
@@ -117,7 +118,11 @@ async def _achunks(chunks: Generator[bytes]) -> AsyncIterator[bytes]:
         while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
             yield chunk
     finally:
-        chunks.close()
+        # A client that goes away mid-read (a video player seeking) cancels us while the
+        # thread still reads: closing then raises "generator already executing". The read
+        # ends by itself, and the file closes with the generator.
+        with contextlib.suppress(ValueError):
+            chunks.close()
 
 
 def open_inside(media: MediaFile) -> tuple[BinaryIO, os.stat_result]:

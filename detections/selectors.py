@@ -8,7 +8,7 @@ from pathlib import PurePosixPath
 from typing import Literal
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from cameras.models import Ingest
 from detections.media import MediaFile, content_type_for
@@ -93,3 +93,11 @@ def ingest_clip_playable(*, ingest_id: int) -> MediaFile | None:
         name = f"{PurePosixPath(ingest.path).stem}.mp4"
         return MediaFile(settings.MEDIA_ROOT, playable, "video/mp4", name)
     return _original_media(ingest)  # the row read above: not a second read of it
+
+
+def detections_pictured(*, ingest_id: int) -> list[Detection]:
+    """The detections of the frame an upload's latest image shows: all of a photo's; of a
+    clip, those of its first frame (the image is that frame: boxes found seconds later
+    would frame something that is not in it)."""
+    pictured = Q(frame_offset_s__isnull=True) | Q(frame_offset_s=0)
+    return list(Detection.objects.filter(pictured, ingest_id=ingest_id, frame_width__gt=0, frame_height__gt=0))

@@ -277,3 +277,31 @@ def test_under_asgi_the_range_is_streamed_by_an_async_iterator(media, viewer):
         return b"".join([chunk async for chunk in response.streaming_content])
 
     assert asyncio.run(received()) == data[300000:650001]
+
+
+def test_a_stream_cancelled_while_a_chunk_is_read_ends_quietly(tmp_path):
+    """A player that seeks drops its request mid-read: the stream ends without an error."""
+    import threading
+
+    from detections.media import _achunks
+
+    started, release = threading.Event(), threading.Event()
+
+    def slow():
+        started.set()
+        release.wait(5)
+        yield b"late"
+
+    async def cancel_mid_read() -> None:
+        stream = _achunks(slow())
+        reading = asyncio.ensure_future(stream.__anext__())
+        await asyncio.to_thread(started.wait, 5)
+        reading.cancel()
+        try:
+            await reading
+        except asyncio.CancelledError:
+            pass
+        await stream.aclose()
+        release.set()
+
+    asyncio.run(cancel_mid_read())
