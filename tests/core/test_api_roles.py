@@ -117,7 +117,7 @@ def test_no_answer_carries_a_secret(settings, world, admin_user, viewer):
     settings.LLM_PROVIDERS = [("http://127.0.0.1:9/v1", "model", "llm-key-55c1e")]
     admin = caller(ADM, viewer, admin_user)
     secrets = ["hook-secret-7f3a9", "llm-key-55c1e", settings.SECRET_KEY]
-    for method, url, data, _, _ in CASES:
+    for method, url, *_ in CASES:
         if method == "get":
             response = admin.get(url.format(**world))
             text = body(response) if response.streaming else response.content.decode()
