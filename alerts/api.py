@@ -7,10 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
+from django.db import models
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.generics import GenericAPIView
@@ -31,6 +32,7 @@ from alerts.services import (
 )
 from alerts.transports import get_transport
 from homesec.core.auth import IsAdminRole, IsAdminRoleOrReadOnly, IsMember
+from homesec.core.filters import UtcIsoDateTimeFilter
 from homesec.core.pagination import KeysetPagination, orderings
 
 # --- Alerts ------------------------------------------------------------------------------------
@@ -44,8 +46,8 @@ class AlertFilter(django_filters.FilterSet):
     camera = django_filters.CharFilter(field_name="camera_id")
     event = django_filters.NumberFilter(field_name="event_id")
     level = django_filters.CharFilter()
-    since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    since = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Alert
@@ -73,7 +75,7 @@ class NotificationSerializer(serializers.ModelSerializer):
 
 class AlertSerializer(serializers.ModelSerializer):
     notifications = NotificationSerializer(many=True, read_only=True)
-    handled_by = serializers.CharField(source="handled_by.get_username", default=None, read_only=True)
+    handled_by = serializers.CharField(source="handled_by.get_username", default=None, read_only=True, allow_null=True)
 
     class Meta:
         model = Alert
@@ -167,7 +169,31 @@ class HouseholdView(GenericAPIView):
 # --- Rules and channels (admins) --------------------------------------------------------------
 
 
+class RelatedIdField(serializers.PrimaryKeyRelatedField):
+    """A related row by its id. A camera's id is text, and one with a NUL in it names no
+    camera: PostgreSQL refuses NUL in text, so looking it up would fail, not find nothing."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, str) and "\x00" in data:
+            self.fail("does_not_exist", pk_value=data)
+        return super().to_internal_value(data)
+
+
+@extend_schema_field(
+    {"type": "string", "pattern": "^[0-9]{2}:[0-9]{2}(:[0-9]{2}(\\.[0-9]{1,6})?)?$", "example": "22:00:00"}
+)
+class LocalTimeField(serializers.TimeField):
+    """A time of day on the camera's clock, "22:00:00": no UTC offset, so not OpenAPI's
+    `format: time`, which is RFC 3339's and has one."""
+
+
 class RuleSerializer(serializers.ModelSerializer):
+    serializer_related_field = RelatedIdField  # cameras, zones, channels
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.TimeField: LocalTimeField,
+    }
+
     class Meta:
         model = AlertRule
         exclude = ["managed"]

@@ -12,6 +12,7 @@ from rest_framework.reverse import reverse
 from detections.models import CLASSES, Detection
 from events.selectors import zone_filter
 from homesec.core.auth import IsMember
+from homesec.core.filters import UtcIsoDateTimeFilter
 from homesec.core.pagination import KeysetPagination, orderings
 
 
@@ -64,8 +65,8 @@ class DetectionFilter(django_filters.FilterSet):
     min_confidence = django_filters.NumberFilter(field_name="confidence", lookup_expr="gte")
     zone = django_filters.CharFilter(method="in_zone")
     event = django_filters.NumberFilter(field_name="events")
-    since = django_filters.IsoDateTimeFilter(field_name="captured_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="captured_at", lookup_expr="lt")
+    since = UtcIsoDateTimeFilter(field_name="captured_at", lookup_expr="gte")
+    until = UtcIsoDateTimeFilter(field_name="captured_at", lookup_expr="lt")
 
     class Meta:
         model = Detection

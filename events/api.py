@@ -31,6 +31,7 @@ from events.selectors import (
 )
 from events.services import BULK_REVIEW_MAX, REVIEW_FIELDS, event_review, events_mark_reviewed
 from homesec.core.auth import IsAdminRoleOrReadOnly, IsMember
+from homesec.core.filters import UtcIsoDateTimeFilter
 from homesec.core.pagination import KeysetPagination, orderings
 
 # --- Filters: parsed and checked by django-filter, applied by the timeline's one query ---
@@ -43,8 +44,8 @@ class EventFilter(django_filters.FilterSet):
     max_score = django_filters.NumberFilter(min_value=0, max_value=100)
     label = django_filters.ChoiceFilter(choices=[(c, c) for c in CLASSES], help_text="A class the event saw.")
     zone = django_filters.CharFilter(help_text="A zone name one of its detections stood in.")
-    since = django_filters.IsoDateTimeFilter(help_text="Started at or after (ISO 8601).")
-    until = django_filters.IsoDateTimeFilter(help_text="Started before (ISO 8601).")
+    since = UtcIsoDateTimeFilter(help_text="Started at or after (ISO 8601).")
+    until = UtcIsoDateTimeFilter(help_text="Started before (ISO 8601).")
     reviewed = django_filters.BooleanFilter()
     assessment = django_filters.ChoiceFilter(choices=Event.Assessment.choices)
     late = django_filters.BooleanFilter(help_text="Made from a backlog of uploads (never alerted).")
@@ -189,6 +190,14 @@ class BulkReviewSerializer(serializers.Serializer):
 # --- The views --------------------------------------------------------------------------
 
 
+def _event_id(raw: str) -> int:
+    """The id in an event's URL. One that is not a number, or is longer than any id, is no
+    event's: a 404 (int() would refuse it with a ValueError, a 500)."""
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+        raise NotFound("No such event.")
+    return int(raw)
+
+
 class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Events, newest first by default. Reading needs a signed-in member; reviewing too
     (viewers review); re-assessing is for admins."""
@@ -209,7 +218,7 @@ class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     @extend_schema(responses=EventDetailSerializer)
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return Response(self._detail(int(kwargs["pk"])))
+        return Response(self._detail(_event_id(kwargs["pk"])))
 
     def _detail(self, pk: int) -> dict[str, Any]:
         page = event_page(event_id=pk)
@@ -221,7 +230,7 @@ class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     @extend_schema(request=ReviewSerializer, responses=EventDetailSerializer)
     def partial_update(self, request: Request, pk: str) -> Response:
         """Review an event: reviewed, notes, feedback on the assessment, the level expected."""
-        event = get_object_or_404(Event, pk=pk)
+        event = get_object_or_404(Event, pk=_event_id(pk))
         review = ReviewSerializer(data=request.data)
         review.is_valid(raise_exception=True)
         fields = {k: v for k, v in review.validated_data.items() if k in REVIEW_FIELDS}
@@ -244,6 +253,6 @@ class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     @action(detail=True, methods=["post"], permission_classes=[IsAdminRoleOrReadOnly])
     def reassess(self, request: Request, pk: str) -> Response:
         """Assess the event again (admins); its live message says when the answer is in."""
-        event = get_object_or_404(Event, pk=pk)
+        event = get_object_or_404(Event, pk=_event_id(pk))
         assessment_request(event_id=event.pk, alert=False)
         return Response({"queued": True}, status=202)

@@ -13,10 +13,10 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import DateTimeField, F, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils.dateparse import parse_datetime
 from rest_framework.exceptions import ValidationError
@@ -56,17 +56,31 @@ def _encode(value: Any, pk: int, backwards: bool) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def _decode(token: str) -> tuple[Any, int, bool]:
+BIGINT_MAX = 2**63 - 1
+NOT_OURS = "Not a cursor this API gave out."
+
+
+def _decode(token: str, *, by_time: bool) -> tuple[Any, int, bool]:
+    """The position a cursor holds, checked as far as the query needs: a sort value of the
+    ordering's type (an aware time in UTC, or a whole number), an id PostgreSQL can compare.
+    Anything else, garbled or made up, is the client's 400, never the database's error."""
     try:
         value, pk, backwards = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        if not isinstance(pk, int) or not isinstance(backwards, bool):
-            raise ValueError
     except (ValueError, TypeError, binascii.Error) as exc:
-        raise ValidationError({"cursor": "Not a cursor this API gave out."}) from exc
-    if isinstance(value, str):
-        value = parse_datetime(value)
-        if value is None:
-            raise ValidationError({"cursor": "Not a cursor this API gave out."})
+        raise ValidationError({"cursor": NOT_OURS}) from exc
+    if type(pk) is not int or not 0 <= pk <= BIGINT_MAX or not isinstance(backwards, bool):
+        raise ValidationError({"cursor": NOT_OURS})
+    if by_time:
+        try:
+            moment = parse_datetime(value) if isinstance(value, str) else None
+            # In UTC: an offset PostgreSQL does not take (16 hours or more) would reach the query.
+            value = moment.astimezone(UTC) if moment is not None and moment.tzinfo is not None else None
+        except (ValueError, OverflowError):
+            value = None
+    elif type(value) is not int or not -BIGINT_MAX <= value <= BIGINT_MAX:
+        value = None
+    if value is None:
+        raise ValidationError({"cursor": NOT_OURS})
     return value, pk, backwards
 
 
@@ -93,9 +107,12 @@ class KeysetPagination(BasePagination):
         raw = request.query_params.get("page_size")
         if raw is None:
             return self.page_size
-        if not raw.isdigit() or not 1 <= int(raw) <= self.max_page_size:
+        # ASCII digits, a few at most: "²" is a digit to isdigit() and not to int(), and int()
+        # refuses thousands of digits; either was a 500.
+        size = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 6 else 0
+        if not 1 <= size <= self.max_page_size:
             raise ValidationError({"page_size": f"A whole number from 1 to {self.max_page_size}."})
-        return int(raw)
+        return size
 
     def paginate_queryset(self, queryset: QuerySet, request: Request, view: Any = None) -> list[Any]:
         ordering = self._ordering(request, view)
@@ -103,7 +120,8 @@ class KeysetPagination(BasePagination):
         if request.query_params.get("count") in ("1", "true", "yes"):
             self.count = queryset.count()
         token = request.query_params.get("cursor")
-        value, pk, backwards = _decode(token) if token else (None, 0, False)
+        by_time = isinstance(queryset.model._meta.get_field(ordering.field), DateTimeField)
+        value, pk, backwards = _decode(token, by_time=by_time) if token else (None, 0, False)
         # Going backwards is going forwards in the opposite order, then turning the page over.
         descending = ordering.descending != backwards
         rows = queryset.annotate(**{SORT_KEY: ordering.key()})
