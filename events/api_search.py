@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -30,12 +30,12 @@ class EventSearchView(APIView):
             OpenApiParameter("q", str, required=True, description='Words, "a phrase", OR, -word.'),
             OpenApiParameter("limit", int, description="At most this many (1-200, default 50)."),
         ],
-        responses=EventListSerializer(many=True),
+        responses=inline_serializer("EventSearch", {"results": EventListSerializer(many=True)}),
     )
     def get(self, request: Request) -> Response:
         q = request.query_params.get("q", "")
         limit = request.query_params.get("limit", "50")
-        if not limit.isdigit() or not 1 <= int(limit) <= 200:
+        if not (limit.isascii() and limit.isdigit() and len(limit) <= 3) or not 1 <= int(limit) <= 200:
             raise ValidationError({"limit": "A whole number from 1 to 200."})
         try:
             found = event_search(q=q, events=events_filtered(request).select_related("camera"), limit=int(limit))

@@ -225,3 +225,5 @@ def test_search_finds_ranked_events_within_the_lists_filters(api):
     assert [e["id"] for e in api.get("/api/events/search/?q=courier -parcel").json()["results"]] == [garden.pk]
     for bad in ["", "   ", "q=" + "x" * 300]:
         assert api.get(f"/api/events/search/?q={bad}").status_code == 400
+    for limit in ["0", "201", "²", "9" * 5000]:
+        assert api.get(f"/api/events/search/?q=courier&limit={limit}").status_code == 400
