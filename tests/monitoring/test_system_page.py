@@ -320,7 +320,7 @@ def test_the_page_takes_the_same_number_of_queries_however_many_rows(viewer_clie
 
     few = rows(0, 1)
     many = rows(1, 30)
-    assert few == many <= 25, (few, many)  # 17 today
+    assert few == many <= 25, (few, many)  # 16 today
 
 
 def test_readiness_and_the_process_list_read_the_heartbeats_once_however_many_roles_are_stale():
