@@ -7,6 +7,8 @@ then run two clusters side by side.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
 import os
 import signal
@@ -21,6 +23,7 @@ logger = logging.getLogger("homesec.supervisor")
 RESTART_WINDOW_S = 60.0
 RESTART_DELAY_MAX_S = 30.0
 STOP_GRACE_S = 15.0
+PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 @dataclass
@@ -36,6 +39,14 @@ class Child:
     popen: subprocess.Popen[bytes] | None = None
     restarts: deque[float] = field(default_factory=deque)
     restart_at: float | None = None
+
+
+def _die_with_supervisor() -> None:
+    """In the child, before it runs (Linux): SIGTERM to it when the supervisor dies, even by
+    SIGKILL or the OOM killer, so no web server or worker goes on without its supervisor
+    (in a session of its own, a child would otherwise live on, orphaned)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def restart_delay(recent_restarts: int) -> float:
@@ -58,7 +69,9 @@ class Supervisor:
 
     def _spawn(self, child: Child) -> None:
         env = {**os.environ, **child.spec.env}
-        child.popen = subprocess.Popen(child.spec.argv, env=env, start_new_session=True)
+        child.popen = subprocess.Popen(
+            child.spec.argv, env=env, start_new_session=True, preexec_fn=_die_with_supervisor
+        )
         child.restart_at = None
         logger.info("started %s (pid %s)", child.spec.name, child.popen.pid)
 

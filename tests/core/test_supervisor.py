@@ -2,9 +2,11 @@
 
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 from homesec.core.supervisor import ProcessSpec, Supervisor, restart_delay
 from tests.support.processes import wait_for
@@ -68,3 +70,24 @@ def test_stop_ends_every_child(tmp_path):
     runner.join(timeout=20)
     assert not runner.is_alive() and time.monotonic() - started < 10
     assert not any(alive(pid) for pid in pids)
+
+
+def test_a_supervisor_killed_outright_takes_its_children_with_it(tmp_path):
+    """SIGKILL (or the OOM killer) gives the supervisor no time to stop anyone: its children,
+    each in a session of its own, must still not run on without it."""
+    child = "import os, time; open(os.environ['PIDFILE'], 'w').write(str(os.getpid())); time.sleep(60)"
+    boss = (
+        "import os, sys\n"
+        "from homesec.core.supervisor import ProcessSpec, Supervisor\n"
+        f"spec = ProcessSpec('sleeper', [sys.executable, '-c', {child!r}],"
+        f" env={{'PIDFILE': {str(tmp_path / 'pid')!r}}})\n"
+        "Supervisor([spec], poll_s=0.05).supervise()\n"
+    )
+    supervisor = subprocess.Popen([sys.executable, "-c", boss], cwd=Path(__file__).resolve().parents[2])
+    try:
+        pid = int(wait_for(lambda: (tmp_path / "pid").exists() and (tmp_path / "pid").read_text(), timeout=20))
+        supervisor.kill()
+        supervisor.wait(5)
+        wait_for(lambda: not alive(pid), timeout=5, what="the child to end with its supervisor")
+    finally:
+        supervisor.kill()
