@@ -18,7 +18,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from alerts.delivery import channel_config, channel_send_test
+from alerts.delivery import channel_problems, channel_send_test
 from alerts.models import Alert, AlertRule, Channel, Mode, Notification
 from alerts.selectors import ALERT_OPEN_STATES, _with_delivery, household_mode
 from alerts.services import (
@@ -30,7 +30,6 @@ from alerts.services import (
     channel_save,
     household_set_mode,
 )
-from alerts.transports import get_transport
 from homesec.core.auth import IsAdminRole, IsAdminRoleOrReadOnly, IsMember
 from homesec.core.filters import UtcIsoDateTimeFilter
 from homesec.core.pagination import KeysetPagination, orderings
@@ -200,7 +199,20 @@ class RuleSerializer(serializers.ModelSerializer):
         read_only_fields = ["is_default", "created_at", "updated_at"]
 
 
-class RuleViewSet(viewsets.ModelViewSet):
+class SavedByService(viewsets.ModelViewSet):
+    """A viewset whose creates and updates go through `_save` (a service), not serializer.save()."""
+
+    def perform_create(self, serializer: serializers.BaseSerializer) -> None:
+        self._save(serializer)
+
+    def perform_update(self, serializer: serializers.BaseSerializer) -> None:
+        self._save(serializer)
+
+    def _save(self, serializer: serializers.BaseSerializer) -> None:
+        raise NotImplementedError
+
+
+class RuleViewSet(SavedByService):
     """Alert rules: members read them, admins change them (the console's rules, the same
     checks)."""
 
@@ -208,12 +220,6 @@ class RuleViewSet(viewsets.ModelViewSet):
     serializer_class = RuleSerializer
     permission_classes = [IsAdminRoleOrReadOnly]
     pagination_class = None
-
-    def perform_create(self, serializer: serializers.BaseSerializer) -> None:
-        self._save(serializer)
-
-    def perform_update(self, serializer: serializers.BaseSerializer) -> None:
-        self._save(serializer)
 
     def _save(self, serializer: serializers.BaseSerializer) -> None:
         given = dict(serializer.validated_data)
@@ -255,25 +261,19 @@ class ChannelSerializer(serializers.ModelSerializer):
         if not isinstance(config, dict):
             raise serializers.ValidationError({"config": "An object of settings."})
         owner = data.get("owner", self.instance.owner if self.instance else None)
-        problems = get_transport(kind).validate(channel_config(Channel(kind=kind, config=config, owner=owner)), secret)
+        problems = channel_problems(kind=kind, config=config, owner=owner, secret=secret)
         if problems:
             raise serializers.ValidationError({"config": problems})
         return data
 
 
-class ChannelViewSet(viewsets.ModelViewSet):
+class ChannelViewSet(SavedByService):
     """Where notifications go. Admins only: a channel's config names addresses and hosts."""
 
     queryset = Channel.objects.order_by("name")
     serializer_class = ChannelSerializer
     permission_classes = [IsAdminRole]
     pagination_class = None
-
-    def perform_create(self, serializer: serializers.BaseSerializer) -> None:
-        self._save(serializer)
-
-    def perform_update(self, serializer: serializers.BaseSerializer) -> None:
-        self._save(serializer)
 
     def _save(self, serializer: serializers.BaseSerializer) -> None:
         given = dict(serializer.validated_data)

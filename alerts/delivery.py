@@ -43,6 +43,12 @@ def channel_config(channel: Channel) -> dict[str, Any]:
     return config
 
 
+def channel_problems(*, kind: str, config: dict[str, Any], owner: Any, secret: str) -> list[str]:
+    """What the transport finds wrong with a channel's config and secret, in words (the
+    console's form and the API both ask before saving); empty when it can be used."""
+    return get_transport(kind).validate(channel_config(Channel(kind=kind, config=config, owner=owner)), secret)
+
+
 def notifications_send(*, notification_ids: list[int], now: datetime | None = None) -> dict[str, int]:
     counts: dict[str, int] = {}
     for pk in notification_ids:

@@ -13,7 +13,7 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from alerts.delivery import channel_config
+from alerts.delivery import channel_problems
 from alerts.models import WEEKDAYS, AlertRule, Channel, Mode, ModeScheduleEntry
 from alerts.transports import TRANSPORTS, get_transport
 from detections.models import CLASSES
@@ -97,8 +97,7 @@ class ChannelForm(forms.ModelForm):
         if not kind or not isinstance(data.get("config"), dict):
             return data
         secret = "" if data.get("clear_secret") else data.get("new_secret") or self.instance.secrets.get("secret", "")
-        probe = Channel(kind=kind, config=data["config"], owner=data.get("owner"))
-        for problem in get_transport(kind).validate(channel_config(probe), secret):
+        for problem in channel_problems(kind=kind, config=data["config"], owner=data.get("owner"), secret=secret):
             self.add_error("config", problem)
         return data
 
