@@ -14,10 +14,9 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.reverse import reverse
 
 from alerts.selectors import alert_checks_for_event
-from detections.api import DetectionSerializer, media_url, picture_links
+from detections.api import DetectionSerializer, link, media_url, picture_links
 from detections.models import CLASSES
 from events.assessment import assessment_request
 from events.models import Event
@@ -103,7 +102,7 @@ class EventListSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
     def get_url(self, event: Event) -> str:
-        return reverse("api-event-detail", args=[event.pk], request=self.context["request"])
+        return link(self.context["request"], "api-event-detail", event.pk)
 
     def get_picture(self, event: Event) -> dict[str, str] | None:
         """The event's best picture (the most confident detection's)."""
