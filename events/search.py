@@ -34,10 +34,6 @@ from django.db.models.expressions import RawSQL
 from events.models import Event
 
 SEARCH_MAX_LENGTH = 256
-# Ranking scores every row it is given: a word found in nearly every event (a class name)
-# would have all 100 k scored to keep 50 (~110 ms on PostgreSQL). So the newest this many
-# matches are ranked, on both databases alike; the filters narrow before the cut.
-RANK_NEWEST = 2000
 FTS_TABLE = "events_event_search"
 
 
@@ -118,8 +114,7 @@ def search_parse(q: str) -> Alternatives:
 
 
 def event_search(*, q: str, events: QuerySet[Event] | None = None, limit: int = 50) -> list[Event]:
-    """The events matching the search `q` (grammar: this module's docstring), best first
-    among the newest RANK_NEWEST matches,
+    """The events matching the search `q` (grammar: this module's docstring), best first,
     each with `rank` (higher is better: ts_rank on PostgreSQL, bm25 on SQLite; a rank
     compares events of one search, not across databases); ties newest first. `events`
     narrows the search (camera, level, dates: any filters, no slice); its select_related
@@ -157,9 +152,7 @@ def _tsquery(alternatives: Alternatives) -> tuple[str, list[str]]:
 def _postgresql(alternatives: Alternatives, events: QuerySet[Event], limit: int) -> list[Event]:
     tsquery, params = _tsquery(alternatives)
     vector = f"{Event._meta.db_table}.search_vector"
-    matching = events.filter(RawSQL(f"{vector} @@ {tsquery}", params, output_field=BooleanField()))
-    newest = matching.order_by("-started_at", "-id").values("pk")[:RANK_NEWEST]
-    found = events.filter(pk__in=newest).annotate(
+    found = events.filter(RawSQL(f"{vector} @@ {tsquery}", params, output_field=BooleanField())).annotate(
         rank=RawSQL(f"ts_rank({vector}, {tsquery})", params, output_field=FloatField())
     )
     return list(found.order_by("-rank", "-started_at", "-id")[:limit])
@@ -203,8 +196,7 @@ def _sqlite(alternatives: Alternatives, events: QuerySet[Event], limit: int) -> 
             f" WHERE {FTS_TABLE} MATCH %s)"
         )
         params.append(" OR ".join(findable))
-    rank = "coalesce(hits.rank, 0.0)" if findable else "0.0"
-    sql.append(f"SELECT e.id AS id, {rank} AS rank, e.started_at AS started_at FROM ({base_sql}) AS e")
+    sql.append(f"SELECT e.id, {'coalesce(hits.rank, 0.0)' if findable else '0.0'} AS rank FROM ({base_sql}) AS e")
     params.extend(base_params)
     if not exclusions_only:
         sql.append("JOIN hits ON hits.id = e.id")
@@ -215,9 +207,8 @@ def _sqlite(alternatives: Alternatives, events: QuerySet[Event], limit: int) -> 
         conditions += [f"e.id NOT IN ({match})" for _ in exclusions_only]
         sql.append("WHERE " + " OR ".join(conditions))
         params.extend(exclusions_only)
-    sql.append("ORDER BY e.started_at DESC, e.id DESC LIMIT %s")  # the newest matches are ranked
-    sql = [f"SELECT id, rank FROM ({chr(10).join(sql)}) ORDER BY rank DESC, started_at DESC, id DESC LIMIT %s"]
-    params += [RANK_NEWEST, limit]
+    sql.append("ORDER BY rank DESC, e.started_at DESC, e.id DESC LIMIT %s")
+    params.append(limit)
     try:
         with connection.cursor() as cursor:
             cursor.execute("\n".join(sql), params)
