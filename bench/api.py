@@ -31,7 +31,7 @@ from urllib.parse import quote
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 from bench import pages  # noqa: E402
-from bench.common import percentile  # noqa: E402
+from bench.common import django_on_postgresql, percentile  # noqa: E402
 
 CAMERAS = [f"cam{n}" for n in range(20)]
 # Most common first; a word's share of the draws falls as 1 / its rank (a Zipf tail).
@@ -156,31 +156,18 @@ def main() -> None:
     parser.add_argument("--no-whole-export", action="store_true", help="skip the full export and its memory")
     args = parser.parse_args()
 
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "homesec.settings")
-    os.environ.setdefault("HOMESEC_ENV_FILE", "/dev/null")
     # The throttles stay in the path (their Redis counter is part of every request's time);
     # their limits are raised so that the bench's thousands of requests a minute are answered.
     for name in ("HOMESEC_API_RATE", "HOMESEC_API_RATE_SEARCH", "HOMESEC_API_RATE_EXPORT"):
         os.environ.setdefault(name, "1000000/minute")
-    import django
-
-    django.setup()
-    from django.conf import settings
+    version = django_on_postgresql("api")
     from django.contrib.auth import get_user_model
-    from django.core.management import call_command
     from django.db import connection
     from django.test import AsyncClient, Client
 
     from events.models import Event
     from homesec.core.services import api_token_create, user_set_role
 
-    assert connection.vendor == "postgresql", "bench/api measures PostgreSQL: run it with bash bench/run.sh api"
-    settings.ALLOWED_HOSTS = ["*"]
-    settings.DEBUG = False
-    call_command("migrate", verbosity=0)
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW server_version")
-        version = cursor.fetchone()[0]
     print(
         f"PostgreSQL {version}, {os.cpu_count()} cores: {args.events:,} events, "
         f"{args.events * args.per_event:,} detections, {len(CAMERAS)} cameras, {args.requests} timed requests per row"

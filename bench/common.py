@@ -33,3 +33,26 @@ def stop(procs: list[subprocess.Popen]) -> None:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+def django_on_postgresql(bench: str) -> str:
+    """Django set up for an in-process bench (bench/pages, bench/api) on the PostgreSQL that
+    bench/run.sh started: migrated, any host, DEBUG off. Returns the server's version."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "homesec.settings")
+    os.environ.setdefault("HOMESEC_ENV_FILE", "/dev/null")
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connection
+
+    assert connection.vendor == "postgresql", (
+        f"bench/{bench} measures PostgreSQL: run it with bash bench/run.sh {bench}"
+    )
+    settings.ALLOWED_HOSTS = ["*"]
+    settings.DEBUG = False
+    call_command("migrate", verbosity=0)
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        return cursor.fetchone()[0]

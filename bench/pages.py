@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from bench.common import percentile  # noqa: E402
+from bench.common import django_on_postgresql, percentile  # noqa: E402
 
 CAMERAS = [f"cam{n}" for n in range(8)]
 LABELS = ["person"] * 5 + ["car"] * 3 + ["dog", "cat"]
@@ -215,15 +215,9 @@ def main() -> None:
     parser.add_argument("--explain", action="store_true", help="print each page's slowest query plan")
     args = parser.parse_args()
 
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "homesec.settings")
-    os.environ.setdefault("HOMESEC_ENV_FILE", "/dev/null")
-    import django
-
-    django.setup()
+    version = django_on_postgresql("pages")
     from django.conf import settings
     from django.contrib.auth import get_user_model
-    from django.core.management import call_command
-    from django.db import connection
     from django.test import Client
 
     from alerts.models import AlertCheck
@@ -231,13 +225,6 @@ def main() -> None:
     from events.selectors import Cursor
     from homesec.core.services import user_set_role
 
-    assert connection.vendor == "postgresql", "bench/pages measures PostgreSQL: run it with bash bench/run.sh pages"
-    settings.ALLOWED_HOSTS = ["*"]
-    settings.DEBUG = False
-    call_command("migrate", verbosity=0)
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW server_version")
-        version = cursor.fetchone()[0]
     print(
         f"PostgreSQL {version}, {os.cpu_count()} cores: {args.events:,} events, "
         f"{args.events * args.per_event:,} detections, {args.requests} timed requests per page"
