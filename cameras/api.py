@@ -17,7 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
-from alerts.selectors import camera_snoozed_until, camera_snoozes_active
+from alerts.selectors import camera_snooze_ends, camera_snoozed_until
 from alerts.services import SNOOZE_MAX, camera_snooze, camera_unsnooze
 from cameras.models import Camera, Zone
 from cameras.selectors import camera_list_with_counts
@@ -111,8 +111,7 @@ class CameraViewSet(
         raise NotFound("No such camera.")
 
     def get_serializer_context(self) -> dict[str, Any]:
-        snoozes = {s.camera_id: s.until for s in camera_snoozes_active(now=timezone.now())}
-        return {**super().get_serializer_context(), "snoozes": snoozes}
+        return {**super().get_serializer_context(), "snoozes": camera_snooze_ends(now=timezone.now())}
 
     @extend_schema(request=CameraCreateSerializer, responses={201: CameraSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
