@@ -18,8 +18,9 @@ from homesec.core.throttling import ClientUserRateThrottle, SearchThrottle
 
 class EventSearchView(APIView):
     """Full-text search over summaries, reasoning, notes, camera and class names, best
-    match first. `q` takes words (all must match), "quoted phrases", OR, and -word to
-    leave out; the list's filters narrow it."""
+    match first among the newest 2000 matches (a word in most events finds recent ones).
+    `q` takes words (all must match), "quoted phrases", OR, and -word to leave out; the
+    list's filters narrow it before the cut."""
 
     permission_classes = [IsMember]
     throttle_classes = [ClientUserRateThrottle, SearchThrottle]  # the default limit, and this one

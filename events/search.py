@@ -28,12 +28,18 @@ import unicodedata
 from dataclasses import dataclass
 
 from django.db import DatabaseError, connection
-from django.db.models import BooleanField, FloatField, QuerySet
+from django.db.models import BooleanField, QuerySet
 from django.db.models.expressions import RawSQL
 
 from events.models import Event
 
 SEARCH_MAX_LENGTH = 256
+# Ranking scores every row it is given, and no index can say which rows rank best: a word in
+# nearly every event (a class name: `person`) had all 100 k scored to keep 50, ~110 ms on
+# PostgreSQL (docs/BENCHMARKS.md, API reads). So the newest this many matches are ranked,
+# on both databases alike; the filters narrow before the cut. A household searching a
+# common word wants the recent events anyway; a rarer word has fewer matches than this.
+RANK_NEWEST = 2000
 FTS_TABLE = "events_event_search"
 
 
@@ -114,9 +120,10 @@ def search_parse(q: str) -> Alternatives:
 
 
 def event_search(*, q: str, events: QuerySet[Event] | None = None, limit: int = 50) -> list[Event]:
-    """The events matching the search `q` (grammar: this module's docstring), best first,
-    each with `rank` (higher is better: ts_rank on PostgreSQL, bm25 on SQLite; a rank
-    compares events of one search, not across databases); ties newest first. `events`
+    """The events matching the search `q` (grammar: this module's docstring), best first
+    among the newest RANK_NEWEST matches, each with `rank` (higher is better: ts_rank on
+    PostgreSQL, bm25 on SQLite; a rank compares events of one search, not across
+    databases); ties newest first. `events`
     narrows the search (camera, level, dates: any filters, no slice); its select_related
     and prefetch_related apply to the events returned. Raises ValueError with a message
     to show the user (a 400) for a search with nothing to look for or too long."""
@@ -150,12 +157,31 @@ def _tsquery(alternatives: Alternatives) -> tuple[str, list[str]]:
 
 
 def _postgresql(alternatives: Alternatives, events: QuerySet[Event], limit: int) -> list[Event]:
+    """The newest matches found first and kept (MATERIALIZED: inlined, PostgreSQL plans the
+    ranking and the cut together and can pick a plan that scores every match), then ranked."""
     tsquery, params = _tsquery(alternatives)
-    vector = f"{Event._meta.db_table}.search_vector"
-    found = events.filter(RawSQL(f"{vector} @@ {tsquery}", params, output_field=BooleanField())).annotate(
-        rank=RawSQL(f"ts_rank({vector}, {tsquery})", params, output_field=FloatField())
+    table = Event._meta.db_table
+    matching = events.filter(RawSQL(f"{table}.search_vector @@ {tsquery}", params, output_field=BooleanField()))
+    newest = matching.order_by("-started_at", "-id").values_list("id", flat=True)[:RANK_NEWEST]
+    newest_sql, newest_params = newest.query.sql_with_params()
+    sql = (
+        f"WITH newest AS MATERIALIZED ({newest_sql})"
+        f" SELECT e.id, ts_rank(e.search_vector, {tsquery}) AS rank FROM {table} AS e JOIN newest ON newest.id = e.id"
+        " ORDER BY rank DESC, e.started_at DESC, e.id DESC LIMIT %s"
     )
-    return list(found.order_by("-rank", "-started_at", "-id")[:limit])
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*newest_params, *params, limit])
+        return _in_rank_order(events, dict(cursor.fetchall()))
+
+
+def _in_rank_order(events: QuerySet[Event], ranks: dict[int, float]) -> list[Event]:
+    """The events of `ranks` (id -> rank, best first) in that order, each with its `rank`,
+    read through `events` so that its select_related and prefetch_related apply."""
+    found = events.filter(pk__in=ranks).in_bulk()
+    ordered = [found[pk] for pk in ranks if pk in found]
+    for event in ordered:
+        event.rank = ranks[event.pk]  # type: ignore[attr-defined]
+    return ordered
 
 
 # --- SQLite ----------------------------------------------------------------------------------
@@ -196,7 +222,8 @@ def _sqlite(alternatives: Alternatives, events: QuerySet[Event], limit: int) -> 
             f" WHERE {FTS_TABLE} MATCH %s)"
         )
         params.append(" OR ".join(findable))
-    sql.append(f"SELECT e.id, {'coalesce(hits.rank, 0.0)' if findable else '0.0'} AS rank FROM ({base_sql}) AS e")
+    rank = "coalesce(hits.rank, 0.0)" if findable else "0.0"
+    sql.append(f"SELECT e.id AS id, {rank} AS rank, e.started_at AS started_at FROM ({base_sql}) AS e")
     params.extend(base_params)
     if not exclusions_only:
         sql.append("JOIN hits ON hits.id = e.id")
@@ -207,8 +234,9 @@ def _sqlite(alternatives: Alternatives, events: QuerySet[Event], limit: int) -> 
         conditions += [f"e.id NOT IN ({match})" for _ in exclusions_only]
         sql.append("WHERE " + " OR ".join(conditions))
         params.extend(exclusions_only)
-    sql.append("ORDER BY rank DESC, e.started_at DESC, e.id DESC LIMIT %s")
-    params.append(limit)
+    sql.append("ORDER BY e.started_at DESC, e.id DESC LIMIT %s")  # the newest matches are ranked
+    sql = [f"SELECT id, rank FROM ({chr(10).join(sql)}) ORDER BY rank DESC, started_at DESC, id DESC LIMIT %s"]
+    params += [RANK_NEWEST, limit]
     try:
         with connection.cursor() as cursor:
             cursor.execute("\n".join(sql), params)
@@ -217,8 +245,4 @@ def _sqlite(alternatives: Alternatives, events: QuerySet[Event], limit: int) -> 
         if "fts5" not in str(error):
             raise
         raise ValueError("this search cannot be run") from error  # quoted terms only: not expected
-    found = events.filter(pk__in=ranks).in_bulk()
-    ordered = [found[pk] for pk in ranks if pk in found]
-    for event in ordered:
-        event.rank = ranks[event.pk]  # type: ignore[attr-defined]
-    return ordered
+    return _in_rank_order(events, ranks)

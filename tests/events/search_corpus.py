@@ -10,6 +10,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from cameras.models import Camera
+from events import search
 from events.models import Event
 from events.search import event_search
 
@@ -202,6 +203,15 @@ AFTER_CHANGE: list[tuple[str, set[str]]] = [
 ]
 
 
+def newest_ranked(ids: dict[str, int]) -> list[str]:
+    """`person` with only its two newest matches ranked: which two (RANK_NEWEST cut alike)."""
+    kept, search.RANK_NEWEST = search.RANK_NEWEST, 2
+    try:
+        return sorted(found("person", ids))
+    finally:
+        search.RANK_NEWEST = kept
+
+
 def run_all() -> dict:
     """Every search, before and after the changes: what the two databases must agree on."""
     ids = build()
@@ -211,6 +221,7 @@ def run_all() -> dict:
         "ranked": found("knock", ids),
         "narrowed": sorted(found("person", ids, events=Event.objects.filter(camera_id="door"))),
         "limited": len(found("person", ids, limit=2)),
+        "newest ranked": newest_ranked(ids),
     }
     change(ids)
     report["after change"] = {q: outcome(q, ids) for q, _ in AFTER_CHANGE}

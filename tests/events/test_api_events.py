@@ -227,3 +227,19 @@ def test_search_finds_ranked_events_within_the_lists_filters(api):
         assert api.get(f"/api/events/search/?q={bad}").status_code == 400
     for limit in ["0", "201", "²", "9" * 5000]:
         assert api.get(f"/api/events/search/?q=courier&limit={limit}").status_code == 400
+
+
+def test_search_ranks_the_newest_matches_only(api, monkeypatch):
+    """A word in nearly every event is ranked among its newest matches, not all of them: an
+    older event that would rank first is left out once RANK_NEWEST newer events match."""
+    import events.search
+
+    monkeypatch.setattr(events.search, "RANK_NEWEST", 3)
+    oldest = assessed_event(at=FRIDAY_NOON, cam="porch")
+    Event.objects.filter(pk=oldest.pk).update(summary="courier courier courier courier")
+    newer = [assessed_event(at=FRIDAY_NOON + timedelta(hours=n), cam="porch") for n in (1, 2, 3)]
+    Event.objects.filter(pk__in=[e.pk for e in newer]).update(summary="a courier")
+    found = [e["id"] for e in api.get("/api/events/search/?q=courier").json()["results"]]
+    assert sorted(found) == sorted(e.pk for e in newer)
+    monkeypatch.setattr(events.search, "RANK_NEWEST", 4)  # room for it: it ranks first
+    assert api.get("/api/events/search/?q=courier").json()["results"][0]["id"] == oldest.pk
