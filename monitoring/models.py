@@ -49,6 +49,20 @@ class GpuSample(models.Model):
         return f"GPU {self.index} ({self.name}) at {self.sampled_at:%Y-%m-%d %H:%M:%S}"
 
 
+class GpuState(models.Model):
+    """Whether the GPU sampler (in the watcher) found a GPU to read, and if not why: one row
+    (pk 1), written when the answer changes or is checked again, so the web process, which
+    samples nothing, can show "no GPU" with its reason."""
+
+    available = models.BooleanField(default=False)
+    reason = models.CharField(max_length=300, blank=True, help_text="Why no GPU is read, e.g. no driver.")
+    devices = models.PositiveSmallIntegerField(default=0)
+    checked_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.devices} GPU(s)" if self.available else f"no GPU: {self.reason}"
+
+
 class CleanupRun(models.Model):
     """One retention run (daily, `manage.py cleanup`, or its dry run): what went, what was
     kept and why, as it happened on disk."""
