@@ -559,6 +559,36 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
 # --- Logging: secrets never appear because we never log settings or headers -------
+# --- Metrics (/metrics, monitoring/metrics.py) -----------------------------------
+# Prometheus scrapes /metrics with this token (`Authorization: Bearer <token>`); unset, the
+# page answers 404 and says how to turn it on. Long and random: anyone who has it reads
+# how busy the house is and when it is empty.
+METRICS_TOKEN = env_str("HOMESEC_METRICS_TOKEN")
+if METRICS_TOKEN and (len(METRICS_TOKEN) < 16 or not all("!" <= c <= "~" for c in METRICS_TOKEN)):
+    raise ImproperlyConfigured(
+        "HOMESEC_METRICS_TOKEN must be at least 16 printable ASCII characters without spaces (it is sent "
+        "as a Bearer token), e.g. the output of: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+    )
+# Scrape-time gauges: dotted paths of functions taking nothing and returning
+# [(name, "gauge" | "counter", help, [(labels, value), ...]), ...] (monitoring/collectors.py).
+METRIC_COLLECTORS = [
+    "monitoring.collectors.health_metric_families",
+    "monitoring.collectors.queue_metric_families",
+    "monitoring.collectors.event_metric_families",
+]
+# django-prometheus: request and database metrics, counted in the process that did the
+# work and exposed by the web process that answers the scrape (see the README's Metrics).
+INSTALLED_APPS.append("django_prometheus")
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    *MIDDLEWARE,
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+DATABASES["default"]["ENGINE"] = {
+    "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
+    "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
+}.get(DATABASES["default"]["ENGINE"], DATABASES["default"]["ENGINE"])
+
 LOG_LEVEL = env_choice("HOMESEC_LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper()
 LOGGING = {
     "version": 1,

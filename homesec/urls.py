@@ -26,6 +26,7 @@ urlpatterns = [
     path("favicon.ico", RedirectView.as_view(url=static("homesec/favicon.svg"))),
     path("health", monitoring_views.health, name="health"),
     path("ready", monitoring_views.ready, name="ready"),
+    path("metrics", monitoring_views.metrics, name="metrics"),
     path("api/", api_views.api_root, name="api-root"),
     path("api/me/", api_views.api_me, name="api-me"),
     path("api/tokens/", api_views.TokenCreateView.as_view(), name="api-tokens"),

@@ -1,8 +1,11 @@
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.crypto import constant_time_compare
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from monitoring.collectors import metrics_exposition
 from monitoring.selectors import breaker_list, queue_total, readiness, system_charts, system_health
 
 
@@ -52,3 +55,26 @@ def system(request: HttpRequest) -> HttpResponse:
 def system_charts_json(request: HttpRequest) -> JsonResponse:
     """The System page's chart data, refetched by the page every minute and on new events."""
     return JsonResponse(system_charts())
+
+
+@never_cache
+@require_GET
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus's scrape (text format 0.0.4), with its own token and no session: a
+    signed-in user without the token is refused too. The token is never logged or echoed."""
+    if not settings.METRICS_TOKEN:
+        return HttpResponse(
+            "Metrics are off: set HOMESEC_METRICS_TOKEN and scrape with Authorization: Bearer <token>.\n",
+            status=404,
+            content_type="text/plain; charset=utf-8",
+        )
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not constant_time_compare(given.strip(), settings.METRICS_TOKEN):
+        refused = HttpResponse(
+            "The metrics need the scrape token: Authorization: Bearer <HOMESEC_METRICS_TOKEN>.\n",
+            status=401,
+            content_type="text/plain; charset=utf-8",
+        )
+        refused["WWW-Authenticate"] = 'Bearer realm="homesec metrics"'
+        return refused
+    return HttpResponse(metrics_exposition(), content_type="text/plain; version=0.0.4; charset=utf-8")
