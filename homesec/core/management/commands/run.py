@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from homesec.core.supervisor import ProcessSpec, Supervisor
+from homesec.core.supervisor import ProcessSpec, exec_supervisor
 
 
 def daphne_args() -> list[str]:
@@ -68,4 +68,5 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"homesec is starting at {url}  (Ctrl-C stops it)"))
         self.stdout.write(f"Camera folders: {settings.CAMERA_ROOT}")
         self.stdout.flush()
-        Supervisor(process_specs()).run()
+        # The supervisor needs none of Django: it runs on in a fresh interpreter, same pid.
+        exec_supervisor(process_specs())
