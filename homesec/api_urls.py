@@ -9,7 +9,7 @@ from detections.api import DetectionViewSet
 from events.api import EventViewSet
 from events.api_export import EventExportView
 from events.api_search import EventSearchView
-from monitoring.api import system_health, system_stats
+from monitoring.api import system_gpu, system_health, system_stats
 
 router = DefaultRouter(trailing_slash=True)
 router.register("cameras", CameraViewSet, basename="api-camera")
@@ -32,5 +32,6 @@ urlpatterns = [
     path("household/", HouseholdView.as_view(), name="api-household"),
     path("system/health/", system_health, name="api-system-health"),
     path("system/stats/", system_stats, name="api-system-stats"),
+    path("system/gpu/", system_gpu, name="api-system-gpu"),
     path("", include(router.urls)),
 ]

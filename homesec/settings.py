@@ -455,6 +455,16 @@ if HEARTBEAT_STALE_S <= 2 * HEARTBEAT_INTERVAL_S:
     )
 MIN_FREE_GB = env_float("HOMESEC_MIN_FREE_GB", 1.0, minimum=0)
 
+# --- GPU sampling (monitoring/gpu.py, a step of the watcher's clock) ---------------
+# Seconds between two readings of every NVIDIA GPU; 0 turns sampling off. Below 1 s NVML's
+# own averages do not move and the rows would only fill the table.
+GPU_SAMPLE_S = env_float("HOMESEC_GPU_SAMPLE_S", 5.0, minimum=0, maximum=3600)
+if 0 < GPU_SAMPLE_S < 1:
+    raise ImproperlyConfigured(f"HOMESEC_GPU_SAMPLE_S={GPU_SAMPLE_S}: use 0 (off) or at least 1 second")
+# With no GPU, driver or library found, how long before looking again (a driver installed later).
+GPU_RETRY_S = env_float("HOMESEC_GPU_RETRY_S", 3600.0, minimum=10)
+GPU_SAMPLER = "monitoring.gpu.gpu_sample"
+
 # --- Auth -----------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},

@@ -6,11 +6,13 @@ from typing import Any
 
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiTypes, extend_schema
+from rest_framework import serializers
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from homesec.core.auth import IsMember
+from monitoring.gpu import gpu_status
 from monitoring.selectors import breaker_list, dead_letter_count, disk_state, queue_depths, readiness, system_counts
 
 
@@ -38,3 +40,67 @@ def system_stats(request: Request) -> Response:
         "disk": disk_state(),
     }
     return Response(report)
+
+
+# --- GPU ------------------------------------------------------------------------------------
+
+
+class GpuDeviceSerializer(serializers.Serializer):
+    """A device's newest reading; null where the device does not report it."""
+
+    index = serializers.IntegerField()
+    name = serializers.CharField()
+    sampled_at = serializers.DateTimeField()
+    age_s = serializers.FloatField()
+    stale = serializers.BooleanField(help_text="The sampler has not read it lately: is the watcher running?")
+    utilization_pct = serializers.FloatField(allow_null=True)
+    memory_used_bytes = serializers.IntegerField(allow_null=True)
+    memory_total_bytes = serializers.IntegerField(allow_null=True)
+    temperature_c = serializers.FloatField(allow_null=True)
+    power_w = serializers.FloatField(allow_null=True)
+    power_limit_w = serializers.FloatField(allow_null=True)
+    encoder_pct = serializers.FloatField(allow_null=True)
+    decoder_pct = serializers.FloatField(allow_null=True)
+
+
+def _series() -> serializers.ListField:
+    return serializers.ListField(child=serializers.FloatField(allow_null=True), help_text="One value per bucket of t.")
+
+
+class GpuDeviceHistorySerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    name = serializers.CharField()
+    utilization_pct = _series()
+    memory_used_bytes = _series()
+    temperature_c = _series()
+    power_w = _series()
+    power_limit_w = _series()
+    encoder_pct = _series()
+    decoder_pct = _series()
+
+
+class GpuHistorySerializer(serializers.Serializer):
+    bucket_s = serializers.IntegerField()
+    t = serializers.ListField(child=serializers.IntegerField(), help_text="Bucket starts (Unix seconds), oldest first.")
+    devices = GpuDeviceHistorySerializer(many=True)
+
+
+class GpuStatusSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(
+        choices=["ok", "no_gpu", "unknown"],
+        help_text="ok: GPUs are read; no_gpu: none (reason says why); unknown: not looked at yet.",
+    )
+    reason = serializers.CharField(allow_blank=True)
+    checked_at = serializers.DateTimeField(allow_null=True)
+    sample_interval_s = serializers.FloatField()
+    devices = GpuDeviceSerializer(many=True)
+    history = GpuHistorySerializer()
+
+
+@extend_schema(responses=GpuStatusSerializer)
+@api_view(["GET"])
+@permission_classes([IsMember])
+def system_gpu(request: Request) -> Response:
+    """The GPUs read by the watcher: each device's newest reading and the last 24 hours in
+    5-minute averages, or "no GPU" with the reason (no library, no driver, no device, off)."""
+    return Response(GpuStatusSerializer(gpu_status()).data)

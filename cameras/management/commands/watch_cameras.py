@@ -2,12 +2,12 @@
 
 Its loop is a few steps, each guarded on its own: registering what became ready (every
 HOMESEC_WATCH_BATCH_S), the fast clock jobs (every HOMESEC_CLOCK_FAST_S), the clock jobs
-(every HOMESEC_SWEEP_S), the full rescan (every HOMESEC_WATCH_RESCAN_S), and the start jobs
-(once, retried until they succeed). A step that fails is logged and retried at its next
-turn, never stops the others, and makes the watcher's heartbeat say so, so /ready reports
-it. Start and stop jobs (settings.START_JOBS and STOP_JOBS) sync channels declared in the
-environment and hold the MQTT availability connection, whose last will says when homesec
-is gone."""
+(every HOMESEC_SWEEP_S), the GPU sample (every HOMESEC_GPU_SAMPLE_S), the full rescan
+(every HOMESEC_WATCH_RESCAN_S), and the start jobs (once, retried until they succeed). A
+step that fails is logged and retried at its next turn, never stops the others, and makes
+the watcher's heartbeat say so, so /ready reports it. Start and stop jobs
+(settings.START_JOBS and STOP_JOBS) sync channels declared in the environment and hold the
+MQTT availability connection, whose last will says when homesec is gone."""
 
 from __future__ import annotations
 
@@ -113,6 +113,12 @@ class Command(BaseCommand):
                 Step("register uploads", watcher.flush, every_s=0.0),
                 jobs_step("fast clock jobs", settings.FAST_CLOCK_JOBS, settings.CLOCK_FAST_S),
                 jobs_step("clock jobs", settings.CLOCK_JOBS, settings.SWEEP_S),
+                # Off (0) or every few seconds; with no GPU it looks again only every HOMESEC_GPU_RETRY_S.
+                *(
+                    [Step("gpu sample", import_string(settings.GPU_SAMPLER), every_s=settings.GPU_SAMPLE_S)]
+                    if settings.GPU_SAMPLE_S
+                    else []
+                ),
                 Step("rescan", lambda: watcher.scan(watcher.root), every_s=settings.WATCH_RESCAN_S),
             ]
         )
