@@ -36,11 +36,12 @@ from alerts.services import (
     alert_rules_delete,
     channel_enable,
     channel_save,
+    channels_delete,
     household_default_rule_removed_set,
     household_get_or_create,
     household_set_mode,
 )
-from homesec.core.admin import MemberAdmin, ReadOnlyAdmin, signed_in_user
+from homesec.core.admin import AuditedAdmin, MemberAdmin, ReadOnlyAdmin, signed_in_user
 from homesec.core.tasks import enqueue
 
 # --- Rules --------------------------------------------------------------------------------------
@@ -143,6 +144,12 @@ class ChannelAdmin(admin.ModelAdmin):
             new_secret=form.cleaned_data.get("new_secret") or "",
             clear_secret=bool(form.cleaned_data.get("clear_secret")),
         )
+
+    def delete_model(self, request: HttpRequest, obj: Channel) -> None:
+        channels_delete(channels=[obj])
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Channel]) -> None:
+        channels_delete(channels=queryset)
 
     @admin.display(description="stored secret")
     def secret(self, obj: Channel) -> str:
@@ -339,7 +346,7 @@ class HouseholdAdmin(admin.ModelAdmin):
 
 
 @admin.register(ModeScheduleEntry)
-class ModeScheduleEntryAdmin(admin.ModelAdmin):
+class ModeScheduleEntryAdmin(AuditedAdmin):
     form = ScheduleEntryForm
     list_display = ("__str__", "mode", "at", "enabled")
     list_filter = ("mode", "enabled")

@@ -28,6 +28,7 @@ from alerts.services import (
     alert_rules_delete,
     alerts_handle,
     channel_save,
+    channels_delete,
     household_set_mode,
 )
 from homesec.core.auth import IsAdminRole, IsAdminRoleOrReadOnly, IsMember
@@ -282,6 +283,9 @@ class ChannelViewSet(SavedByService):
         for name, value in given.items():
             setattr(channel, name, value)
         serializer.instance = channel_save(channel=channel, new_secret=secret, clear_secret=clear)
+
+    def perform_destroy(self, instance: Channel) -> None:
+        channels_delete(channels=[instance])
 
     @extend_schema(
         request=None,

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F, Min, Q
 from django.utils import timezone
 
@@ -23,9 +24,11 @@ from alerts.messages import message_for
 from alerts.models import Alert, Channel, MemberProfile, Notification, NotificationAttempt
 from alerts.selectors import ALERT_OPEN_STATES
 from alerts.transports import DeliveryError, PermanentError, TransientError, get_transport, short
+from events.selectors import event_first_arrival
 from homesec.core.deadletters import dead_letter_clear, dead_letter_record
 from homesec.core.durable import abandoned, needs_resend, resend
 from homesec.core.retry import backoff_delay
+from monitoring.metrics import STAGE_LATENCY, MetricBatch, metric_inc
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +97,8 @@ def notification_send(*, notification_id: int, now: datetime | None = None) -> s
         outcome = _failed_attempt(notification, TransientError(f"{exc.__class__.__name__}: {exc}"), _ms(started), now)
     else:
         outcome = _delivered(notification, _ms(started), now)
+    if outcome != "delivered" and not notification.test:  # delivered: counted with its row
+        metric_inc("homesec_notifications_total", {"channel": channel.kind, "outcome": outcome})
     if notification.alert_id:
         alert_refresh_state(alert_id=notification.alert_id)
     return outcome
@@ -120,17 +125,32 @@ def _attempt(
 def _delivered(notification: Notification, latency: float, now: datetime) -> str:
     """`now` is when the attempt began (claimed_at keeps it); delivered_at is when the
     receiver took it."""
-    _attempt(notification, ok=True, latency=latency, now=now)
-    Notification.objects.filter(pk=notification.pk).update(
-        status=Notification.Status.DELIVERED,
-        attempts=F("attempts") + 1,
-        error="",
-        latency_ms=latency,
-        delivered_at=timezone.now(),
-    )
-    Channel.objects.filter(pk=notification.channel_id).update(last_success_at=now)
-    dead_letter_clear(key=f"notification:{notification.pk}")
+    with transaction.atomic():
+        _attempt(notification, ok=True, latency=latency, now=now)
+        Notification.objects.filter(pk=notification.pk).update(
+            status=Notification.Status.DELIVERED,
+            attempts=F("attempts") + 1,
+            error="",
+            latency_ms=latency,
+            delivered_at=timezone.now(),
+        )
+        Channel.objects.filter(pk=notification.channel_id).update(last_success_at=now)
+        dead_letter_clear(key=f"notification:{notification.pk}")
+        if not notification.test:
+            _count_delivered(notification)
     return "delivered"
+
+
+def _count_delivered(notification: Notification) -> None:
+    """Counted with the delivered row; an event's first round also its time from its first
+    file's arrival (one observation per notification: per channel)."""
+    batch = MetricBatch()
+    batch.inc("homesec_notifications_total", {"channel": notification.channel.kind, "outcome": "delivered"})
+    event_id = notification.alert.event_id if notification.alert else None
+    arrived = event_first_arrival(event_id=event_id) if event_id and notification.round == 0 else None
+    if arrived is not None:
+        batch.observe(STAGE_LATENCY, {"stage": "notified"}, (timezone.now() - arrived).total_seconds())
+    batch.write()
 
 
 def _failed_attempt(notification: Notification, exc: DeliveryError, latency: float, now: datetime) -> str:

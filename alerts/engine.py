@@ -24,9 +24,10 @@ from alerts.selectors import event_seen, household_mode, rule_match_event
 from alerts.services import notifications_create, rule_channels
 from cameras.models import Camera
 from events.models import Event
-from events.selectors import level_names
+from events.selectors import event_first_arrival, level_names
 from homesec.core.live import live_publish
 from homesec.core.tasks import enqueue
+from monitoring.metrics import STAGE_LATENCY, MetricBatch
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ def alerts_evaluate(*, event_id: int, now: datetime | None = None) -> list[Alert
             outcome=f"{fired} alert(s)" if fired else _quiet_outcome(decisions),
             decisions=decisions,
         )
+        _count(event, alerts)
         for alert in alerts:
             notifications_create(alert=alert, channels=rule_channels(alert.rule), now=now)
             live_publish(
@@ -78,6 +80,21 @@ def alerts_evaluate(*, event_id: int, now: datetime | None = None) -> list[Alert
                 },
             )
     return alerts
+
+
+def _count(event: Event, alerts: list[Alert]) -> None:
+    """Alerts raised by severity; the event's first alert also its time from its first
+    file's arrival (the event row is locked: counted once)."""
+    if not alerts:
+        return
+    batch = MetricBatch()
+    for alert in alerts:
+        batch.inc("homesec_alerts_total", {"kind": alert.kind, "severity": alert.severity})
+    if not Alert.objects.filter(event=event).exclude(pk__in=[a.pk for a in alerts]).exists():
+        arrived = event_first_arrival(event_id=event.pk)
+        if arrived is not None:
+            batch.observe(STAGE_LATENCY, {"stage": "alerted"}, (timezone.now() - arrived).total_seconds())
+    batch.write()
 
 
 def _quiet_outcome(decisions: list[dict[str, Any]]) -> str:

@@ -28,8 +28,10 @@ from alerts.selectors import ALERT_OPEN_STATES, camera_snoozed_until
 from cameras.models import Camera
 from cameras.selectors import cameras_offline_watched
 from events.selectors import level_names
+from homesec.core.audit import audit, audit_deleted, audit_saved, audit_target
 from homesec.core.live import live_publish
 from homesec.core.tasks import enqueue
+from monitoring.metrics import metric_inc
 
 logger = logging.getLogger(__name__)
 
@@ -162,6 +164,7 @@ def _system_alert(*, kind: str, key: str, title: str, camera: Camera | None, now
                 last_notified_at=now,
             )
             notifications_create(alert=alert, channels=rule_channels(rule), now=now)
+            metric_inc("homesec_alerts_total", {"kind": kind, "severity": severity})
     except IntegrityError:
         return None  # raised a moment ago by another clock
     live_publish(stream="events", kind="alert.fired", payload={"alert": alert.pk, "severity": severity, "title": title})
@@ -275,9 +278,11 @@ def household_get_or_create() -> Household:
 def household_set_mode(*, mode: str, user: AbstractBaseUser | None = None, now: datetime | None = None) -> Household:
     """Set by hand: holds until the schedule's next switch."""
     household = household_get_or_create()
-    Household.objects.filter(pk=1).update(
-        mode=mode, mode_set_at=now or timezone.now(), mode_set_by=user.get_username() if user else ""
-    )
+    with transaction.atomic():
+        Household.objects.filter(pk=1).update(
+            mode=mode, mode_set_at=now or timezone.now(), mode_set_by=user.get_username() if user else ""
+        )
+        audit(action="household.mode", target="household", detail={"mode": mode, "was": household.mode}, actor=user)
     household.refresh_from_db()
     return household
 
@@ -297,16 +302,22 @@ def alert_rule_save(*, rule: AlertRule, edited: bool) -> AlertRule:
     HOMESEC_ALERT_MIN_LEVEL for it."""
     if edited and rule.managed:
         rule.managed = False
-    rule.save()
+    with transaction.atomic():
+        before = AlertRule.objects.filter(pk=rule.pk).first() if rule.pk else None
+        rule.save()
+        audit_saved(rule, before)
     return rule
 
 
 def alert_rules_delete(*, rules: Iterable[AlertRule]) -> int:
     """Deleting the default rule is remembered, so the next start does not recreate it."""
     rules = list(rules)
-    if any(rule.is_default for rule in rules):
-        household_default_rule_removed_set(removed=True)
-    return AlertRule.objects.filter(pk__in=[rule.pk for rule in rules]).delete()[0]
+    with transaction.atomic():
+        if any(rule.is_default for rule in rules):
+            household_default_rule_removed_set(removed=True)
+        for rule in rules:
+            audit_deleted(rule)
+        return AlertRule.objects.filter(pk__in=[rule.pk for rule in rules]).delete()[0]
 
 
 def channel_secret_set(*, channel: Channel, secret: str | None) -> None:
@@ -321,11 +332,29 @@ def channel_save(*, channel: Channel, new_secret: str = "", clear_secret: bool =
         channel_secret_set(channel=channel, secret=None if clear_secret else new_secret)
     if channel.enabled:
         channel.disabled_reason = ""
-    channel.save()
+    with transaction.atomic():
+        before = Channel.objects.filter(pk=channel.pk).first() if channel.pk else None
+        channel.save()
+        audit_saved(channel, before, secret=["secrets"])  # which secret was set, never its value
     return channel
 
 
 def channel_enable(*, channel_ids: Iterable[int]) -> int:
     """Back in use, its reason to be disabled cleared. Its failed notifications stay failed
     until the operator replays them (Dead letters)."""
-    return Channel.objects.filter(pk__in=list(channel_ids)).update(enabled=True, disabled_reason="")
+    with transaction.atomic():
+        channels = list(Channel.objects.filter(pk__in=list(channel_ids)))
+        for channel in channels:
+            audit(action="channel.enable", target=audit_target(channel), detail={"enabled": True})
+        return Channel.objects.filter(pk__in=[channel.pk for channel in channels]).update(
+            enabled=True, disabled_reason=""
+        )
+
+
+def channels_delete(*, channels: Iterable[Channel]) -> int:
+    """Deleted from the console or the API; their notifications go with them."""
+    channels = list(channels)
+    with transaction.atomic():
+        for channel in channels:
+            audit_deleted(channel)
+        return Channel.objects.filter(pk__in=[channel.pk for channel in channels]).delete()[0]

@@ -8,7 +8,7 @@ from cameras.forms import FtpAccountForm
 from cameras.ftp import ftp_account_save
 from cameras.ingest import INGEST_REPLAY_TASK, ingest_delete
 from cameras.models import Camera, FtpAccount, Ingest, Zone
-from homesec.core.admin import BigTableAdmin
+from homesec.core.admin import AuditedAdmin, BigTableAdmin
 from homesec.core.tasks import enqueue
 
 
@@ -19,7 +19,7 @@ class ZoneInline(admin.TabularInline):
 
 
 @admin.register(Camera)
-class CameraAdmin(admin.ModelAdmin):
+class CameraAdmin(AuditedAdmin):
     list_display = ("name", "id", "folder", "enabled", "status", "last_seen_at", "time_zone", "offline_after_min")
     list_filter = ("enabled", "status", "time_zone")
     search_fields = ("id", "name", "folder")
@@ -45,7 +45,7 @@ class CameraAdmin(admin.ModelAdmin):
 
 
 @admin.register(Zone)
-class ZoneAdmin(admin.ModelAdmin):
+class ZoneAdmin(AuditedAdmin):
     list_display = ("name", "camera", "kind", "enabled")
     list_filter = ("kind", "enabled", "camera")
     search_fields = ("name", "camera__name")

@@ -36,6 +36,7 @@ from homesec.core.files import remove_inside
 from homesec.core.live import live_publish
 from homesec.core.retry import MAX_TRIES, backoff_delay
 from homesec.core.tasks import enqueue
+from monitoring.metrics import STAGE_LATENCY, MetricBatch
 
 logger = logging.getLogger(__name__)
 
@@ -253,6 +254,7 @@ def _store_good(good: list[tuple[Ingest, str, dict]]) -> dict[int, str]:
                 }.items():
                     setattr(row, name, value)
             Ingest.objects.bulk_update([row for row, _, _ in unique], STORED_FIELDS)
+            _count(Ingest.Status.DONE, [row for row, _, _ in unique])
         statuses.update((row.pk, Ingest.Status.DONE) for row, _, _ in unique)
     except IntegrityError:
         # Another worker stored some of this content first: decide file by file.
@@ -279,26 +281,44 @@ def _store_one(row: Ingest, digest: str, fields: dict[str, Any], now: datetime) 
 
 
 def _finish(row: Ingest, *, status: str, now: datetime, reason: str = "", **fields: Any) -> None:
-    # queued_at: a done row's hand-off is sent now; the sweep re-sends it if not taken.
-    Ingest.objects.filter(pk=row.pk).update(
-        status=status, reason=reason[:500], processed_at=now, queued_at=now, **fields
-    )
-    if row.attempts > 1:
-        dead_letter_clear(key=f"ingest:{row.pk}")
+    with transaction.atomic():
+        # queued_at: a done row's hand-off is sent now; the sweep re-sends it if not taken.
+        Ingest.objects.filter(pk=row.pk).update(
+            status=status, reason=reason[:500], processed_at=now, queued_at=now, **fields
+        )
+        if row.attempts > 1:
+            dead_letter_clear(key=f"ingest:{row.pk}")
+        _count(status, [row])
+
+
+def _count(status: str, rows: list[Ingest]) -> None:
+    """The outcome's count, and for stored files their time from arrival to here, in the
+    transaction that stores them (monitoring/metrics.py)."""
+    if not rows:
+        return
+    batch = MetricBatch()
+    batch.inc("homesec_ingests_total", {"outcome": status}, len(rows))
+    if status == Ingest.Status.DONE:
+        now = timezone.now()
+        for row in rows:
+            batch.observe(STAGE_LATENCY, {"stage": "ingested"}, (now - row.arrived_at).total_seconds())
+    batch.write()
 
 
 def _give_up(row: Ingest, error: str) -> None:
     """Failed for good, with a dead letter; only while the row is still the claim it was."""
     still = Ingest.objects.filter(pk=row.pk, status=Ingest.Status.PROCESSING, claimed_at=row.claimed_at)
-    if not still.update(status=Ingest.Status.FAILED, reason=error[:500]):
-        return
-    dead_letter_record(
-        key=f"ingest:{row.pk}",
-        task=INGEST_REPLAY_TASK,
-        payload={"ingest_ids": [row.pk]},
-        error=error,
-        attempts=row.attempts,
-    )
+    with transaction.atomic():
+        if not still.update(status=Ingest.Status.FAILED, reason=error[:500]):
+            return
+        dead_letter_record(
+            key=f"ingest:{row.pk}",
+            task=INGEST_REPLAY_TASK,
+            payload={"ingest_ids": [row.pk]},
+            error=error,
+            attempts=row.attempts,
+        )
+        _count(Ingest.Status.FAILED, [row])
     logger.error("ingest %s (%s) failed after %d tries: %s", row.pk, row.path, row.attempts, error)
 
 

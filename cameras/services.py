@@ -26,6 +26,7 @@ from django.utils import timezone
 from cameras.models import Camera, FtpAccount, Ingest, Zone
 from cameras.selectors import ingests_latest_accepted
 from detections.media import MediaFile
+from homesec.core.audit import audit, audit_deleted, audit_saved, audit_target
 from homesec.core.live import live_publish
 
 logger = logging.getLogger(__name__)
@@ -129,7 +130,11 @@ def camera_create(*, name: str) -> Camera:
         (settings.CAMERA_ROOT / name).mkdir(exist_ok=True)
     except OSError as exc:
         raise ValidationError({"name": f"Its folder could not be made under the camera root: {exc.strerror}"}) from exc
-    return camera_get_or_create_for_folder(folder=name)
+    with transaction.atomic():
+        camera = camera_get_or_create_for_folder(folder=name)
+        detail = {"name": camera.name, "folder": camera.folder}
+        audit(action="camera.create", target=audit_target(camera), detail=detail)
+    return camera
 
 
 def camera_filters_clean(filters: Any) -> dict[str, dict[str, float]]:
@@ -176,7 +181,10 @@ def camera_settings_save(
     camera.filters = camera_filters_clean(filters)
     camera.full_clean(exclude=["id", "folder"])
     fields = ["name", "enabled", "time_zone", "offline_after_min", "filters"]
-    Camera.objects.filter(pk=camera.pk).update(**{field: getattr(camera, field) for field in fields})
+    with transaction.atomic():
+        before = Camera.objects.filter(pk=camera.pk).first()
+        Camera.objects.filter(pk=camera.pk).update(**{field: getattr(camera, field) for field in fields})
+        audit_saved(camera, before)
     return camera
 
 
@@ -189,7 +197,9 @@ def camera_ftp_account_issue(*, camera: Camera) -> tuple[FtpAccount, str]:
     password = secrets.token_urlsafe(18)  # 144 random bits
     account = FtpAccount.objects.filter(camera=camera).first()
     if account is not None:
-        ftp_account_set_password(account=account, password=password)
+        with transaction.atomic():
+            ftp_account_set_password(account=account, password=password)
+            _audit_ftp_password(camera, account)
         return account, password
     base = camera.pk[:60]
     username, n = base, 1
@@ -199,9 +209,15 @@ def camera_ftp_account_issue(*, camera: Camera) -> tuple[FtpAccount, str]:
     try:
         with transaction.atomic():
             account = ftp_account_create(camera=camera, username=username, password=password)
+            _audit_ftp_password(camera, account)
     except IntegrityError as exc:  # another admin made one a moment ago
         raise ValidationError("This camera got an FTP account just now; set a new password instead.") from exc
     return account, password
+
+
+def _audit_ftp_password(camera: Camera, account: FtpAccount) -> None:
+    detail = {"ftp_user": account.username, "password": "set"}
+    audit(action="camera.ftp_password", target=audit_target(camera), detail=detail)
 
 
 # --- Zones ----------------------------------------------------------------------------------
@@ -213,18 +229,23 @@ def zone_save(*, camera: Camera, zone: Zone | None, name: str, kind: str, polygo
     zone = zone if zone is not None else Zone(camera=camera)
     if zone.camera_id != camera.pk:
         raise ValidationError("That zone belongs to another camera.")
+    before = Zone.objects.filter(pk=zone.pk).first() if zone.pk else None
     zone.name, zone.kind, zone.polygon, zone.enabled = name.strip(), kind, polygon, enabled
     zone.full_clean()  # the polygon, the kind, and the name unique on the camera
     try:
         with transaction.atomic():
             zone.save()
+            audit_saved(zone, before)
     except IntegrityError as exc:
         raise ValidationError({"name": "The camera has a zone of that name already."}) from exc
     return zone
 
 
 def zone_delete(*, zone: Zone) -> None:
-    zone.delete()
+    target = audit_target(zone)
+    with transaction.atomic():
+        zone.delete()
+        audit_deleted(zone, target=target)
 
 
 # --- The latest image: the newest accepted upload, downscaled, cached on disk ----------------

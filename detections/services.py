@@ -52,6 +52,7 @@ from homesec.core.durable import (
 from homesec.core.files import remove_inside
 from homesec.core.retry import MAX_TRIES, backoff_delay
 from homesec.core.tasks import enqueue
+from monitoring.metrics import STAGE_LATENCY, MetricBatch, metric_inc
 
 logger = logging.getLogger(__name__)
 
@@ -137,14 +138,18 @@ def _run_one(run: DetectionRun, detector: Detector) -> str:
             return "failed"
         results = [(offset, frame, detector.detect(frame, encoded=encoded)) for offset, frame, encoded in frames]
     except DetectorOutage as exc:
+        metric_inc("homesec_detector_errors_total", {"backend": detector.name, "kind": "outage"})
         if detector.remote:
             breaker_failure(BREAKER, str(exc), breaker_policy())
         return _outage(run, str(exc))
     except DetectorRejected as exc:
+        metric_inc("homesec_detector_errors_total", {"backend": detector.name, "kind": "rejected"})
         if detector.remote:
             breaker_success(BREAKER)  # it answered: the server is up
         return _dead(run, str(exc))
     except (DetectorBadAnswer, OSError, cv2.error) as exc:
+        kind = "bad_answer" if isinstance(exc, DetectorBadAnswer) else "decode"
+        metric_inc("homesec_detector_errors_total", {"backend": detector.name, "kind": kind})
         if detector.remote and isinstance(exc, DetectorBadAnswer):
             breaker_failure(BREAKER, str(exc), breaker_policy())
         return _retry_or_dead(run, f"{exc.__class__.__name__}: {exc}")
@@ -223,6 +228,10 @@ def _store(
         _finish(run, DetectionRun.Status.DONE, backend=backend, frames=len(results), inference_ms=inference_ms)
         if ingest.media_type == "video":
             _clip_record(ingest)
+        batch = MetricBatch()
+        batch.observe("homesec_detector_seconds", {"backend": backend}, inference_ms / 1000)
+        batch.observe(STAGE_LATENCY, {"stage": "detected"}, (timezone.now() - ingest.arrived_at).total_seconds())
+        batch.write()
 
 
 def _captured(ingest: Ingest, offset: float | None) -> datetime:

@@ -15,7 +15,7 @@ from events.assessment import (
 from events.models import ActivityCount, Event, PromptReplay, PromptVersion, SeverityLevel
 from events.selectors import event_ids_recently_assessed, prompt_version_newest
 from events.services import REVIEW_FIELDS, event_delete, event_review
-from homesec.core.admin import ReadOnlyAdmin
+from homesec.core.admin import AuditedAdmin, ReadOnlyAdmin
 
 
 @admin.register(Event)
@@ -70,7 +70,7 @@ class EventAdmin(admin.ModelAdmin):
 
 
 @admin.register(SeverityLevel)
-class SeverityLevelAdmin(admin.ModelAdmin):
+class SeverityLevelAdmin(AuditedAdmin):
     """The one score -> level table. Edits apply to new assessments only."""
 
     list_display = ("name", "min_score")

@@ -28,6 +28,7 @@ from rest_framework.views import APIView
 from events.api import EventFilter
 from events.models import Event
 from events.selectors import TIMELINE_ORDER, Cursor
+from homesec.core.audit import audit
 from homesec.core.auth import IsMember
 from homesec.core.throttling import ClientUserRateThrottle, ExportThrottle
 
@@ -113,8 +114,12 @@ class EventExportView(APIView):
             raise ValidationError({"format": f"One of: {', '.join(FORMATS)}."})
         content_type, encode = FORMATS[kind]
         stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+        events = events_filtered(request)
+        # Who took the household's history out, and which part of it.
+        filters = {name: request.query_params.getlist(name) for name in request.query_params if name != "format"}
+        audit(action="event.export", target=f"events as {kind}", detail={"format": kind, "filters": filters})
         return StreamingHttpResponse(
-            export_stream(events_filtered(request), encode),
+            export_stream(events, encode),
             content_type=content_type,
             headers={"Content-Disposition": f'attachment; filename="homesec-events-{stamp}.{kind}"'},
         )

@@ -19,12 +19,14 @@ from django.utils import timezone
 from cameras.models import Camera
 from events.analyzers import llm, rules
 from events.models import ActivityCount, Event, PromptReplay, PromptVersion
-from events.selectors import risk_level_for
+from events.selectors import event_first_arrival, risk_level_for
+from homesec.core.audit import audit, audit_saved, audit_target
 from homesec.core.breaker import BreakerPolicy, breaker_lets_through
 from homesec.core.durable import worker_died
 from homesec.core.live import live_publish
 from homesec.core.retry import MAX_TRIES
 from homesec.core.tasks import enqueue
+from monitoring.metrics import STAGE_LATENCY, MetricBatch
 
 ASSESS_TASK = "events.tasks.assessment_rules_due"  # the alert lane: the rules, now
 ASSESS_LLM_TASK = "events.tasks.assessment_llm_run"  # the slow lane: the language model
@@ -318,6 +320,7 @@ def _store(event: Event, fields: dict, *, final: bool, now: datetime) -> Event |
     }
     # Each assessment gets the next number: the alert rules are checked once per number.
     Event.objects.filter(pk=event.pk).update(assessment_seq=F("assessment_seq") + 1, **fields)
+    _count(event, fields)
     if settings.ASSESS_NEXT_STAGE:
         enqueue(settings.ASSESS_NEXT_STAGE, event.pk)
     payload = {
@@ -332,6 +335,17 @@ def _store(event: Event, fields: dict, *, final: bool, now: datetime) -> Event |
         setattr(event, name, value)
     event.assessment_seq += 1
     return event
+
+
+def _count(event: Event, fields: dict) -> None:
+    """Every stored assessment by level and analyzer; the event's first also its time from
+    its first file's arrival (the event row is locked: counted once)."""
+    batch = MetricBatch()
+    batch.inc("homesec_assessments_total", {"level": fields["risk_level"], "analyzer": fields["analyzer"]})
+    arrived = None if event.assessment_seq else event_first_arrival(event_id=event.pk)
+    if arrived is not None:
+        batch.observe(STAGE_LATENCY, {"stage": "assessed"}, (timezone.now() - arrived).total_seconds())
+    batch.write()
 
 
 def assessment_deadlines_due(*, now: datetime | None = None) -> list[int]:
@@ -433,13 +447,17 @@ def reassess_fallbacks(*, now: datetime | None = None) -> int:
 def prompt_version_save(*, text: str, note: str = "") -> PromptVersion:
     """An edit is a new version (not active until someone activates it)."""
     last = PromptVersion.objects.order_by("-version").values_list("version", flat=True).first() or 0
-    return PromptVersion.objects.create(version=last + 1, system_prompt=text, note=note)
+    with transaction.atomic():
+        prompt = PromptVersion.objects.create(version=last + 1, system_prompt=text, note=note)
+        audit_saved(prompt, None)
+    return prompt
 
 
 def prompt_version_activate(*, prompt: PromptVersion) -> None:
     with transaction.atomic():
         PromptVersion.objects.filter(active=True).update(active=False)
         PromptVersion.objects.filter(pk=prompt.pk).update(active=True)
+        audit(action="promptversion.activate", target=audit_target(prompt), detail={"version": prompt.version})
 
 
 def prompt_version_roll_back() -> PromptVersion | None:
@@ -454,8 +472,10 @@ def prompt_version_roll_back() -> PromptVersion | None:
 
 
 def prompt_replay_start(*, prompt: PromptVersion, event_ids: list[int]) -> PromptReplay:
-    replay = PromptReplay.objects.create(prompt=prompt, event_ids=list(event_ids))
-    enqueue("events.tasks.prompt_replay_run", replay.pk)
+    with transaction.atomic():
+        replay = PromptReplay.objects.create(prompt=prompt, event_ids=list(event_ids))
+        audit(action="promptversion.replay", target=audit_target(prompt), detail={"events": len(replay.event_ids)})
+        enqueue("events.tasks.prompt_replay_run", replay.pk)
     return replay
 
 

@@ -404,3 +404,11 @@ def event_page(*, event_id: int) -> EventPage | None:
     for shot in shots.values():
         shot.draw_zones(zones)
     return EventPage(event, list(shots.values()), clips)
+
+
+def event_first_arrival(*, event_id: int) -> datetime | None:
+    """When the event's first file arrived (its earliest ingest's arrival): where the
+    pipeline's latency to the event's assessment, alert and notification is counted from."""
+    from django.db.models import Min
+
+    return Ingest.objects.filter(detections__events=event_id).aggregate(first=Min("arrived_at"))["first"]

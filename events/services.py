@@ -13,8 +13,10 @@ from django.utils import timezone
 
 from detections.models import Detection
 from detections.services import detections_delete
+from events.assessment import assessment_request
 from events.grouping import recount
 from events.models import Event
+from homesec.core.audit import audit
 from homesec.core.live import live_publish
 
 REVIEW_FIELDS = ("reviewed", "review_notes", "feedback", "expected_level")
@@ -59,6 +61,14 @@ def events_mark_reviewed(*, event_ids: Iterable[int], user: AbstractBaseUser | A
         if changed:
             live_publish(stream="events", kind="event.reviewed", payload={"events": ids, "reviewed": True})
     return changed
+
+
+def event_reassess(*, event_id: int) -> None:
+    """Someone asked for the event to be assessed again (the event's page): recorded in the
+    audit log, since it may change its level and raise alerts."""
+    with transaction.atomic():
+        assessment_request(event_id=event_id, alert=False)
+        audit(action="event.reassess", target=f"event {event_id}")
 
 
 def event_delete(*, event: Event) -> None:

@@ -13,7 +13,6 @@ from django.views.decorators.http import require_GET, require_POST
 
 from alerts.selectors import alert_checks_for_event
 from cameras.selectors import camera_names
-from events.assessment import assessment_request
 from events.forms import BulkReviewForm, ReviewForm, TimelineFilterForm
 from events.models import Event
 from events.selectors import (
@@ -26,7 +25,7 @@ from events.selectors import (
     timeline_page,
     timeline_row,
 )
-from events.services import event_review, events_mark_reviewed
+from events.services import event_reassess, event_review, events_mark_reviewed
 from homesec.core.auth import admin_required
 from homesec.core.http import back_url
 
@@ -136,6 +135,6 @@ def reassess(request: HttpRequest, pk: int) -> HttpResponseRedirect:
     """Ask for the event to be assessed again (it updates live when the answer is stored)."""
     if event_get(event_id=pk) is None:
         raise Http404("no such event")
-    assessment_request(event_id=pk, alert=False)
+    event_reassess(event_id=pk)
     messages.success(request, "Re-assessment asked for: the page updates when it is done.")
     return HttpResponseRedirect(reverse("events:detail", args=[pk]))

@@ -16,6 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from detections.backends import DETECTORS
 from homesec.core.files import make_folders, private_file, private_umask, sqlite_private
+from homesec.core.logging import logging_config
 from homesec.core.net import trusted_proxies_parse
 from homesec.env import (
     database_from_url,
@@ -152,6 +153,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every log line of the request, even a redirect to HTTPS, carries its id.
+    "homesec.core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -568,7 +571,6 @@ STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
-# --- Logging: secrets never appear because we never log settings or headers -------
 # --- Metrics (/metrics, monitoring/metrics.py) -----------------------------------
 # Prometheus scrapes /metrics with this token (`Authorization: Bearer <token>`); unset, the
 # page answers 404 and says how to turn it on. Long and random: anyone who has it reads
@@ -599,12 +601,8 @@ DATABASES["default"]["ENGINE"] = {
     "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
 }.get(DATABASES["default"]["ENGINE"], DATABASES["default"]["ENGINE"])
 
+# --- Logging: text (stderr) or one JSON object per line (stdout); secrets taken out of every
+# line by the formatter (homesec/core/logging.py) -------
 LOG_LEVEL = env_choice("HOMESEC_LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper()
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django-q": {"level": "WARNING"}, "daphne": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
-}
+LOG_FORMAT = env_choice("HOMESEC_LOG_FORMAT", "text", ("text", "json"))
+LOGGING = logging_config(log_format=LOG_FORMAT, level=LOG_LEVEL)

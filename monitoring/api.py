@@ -13,6 +13,7 @@ from rest_framework.response import Response
 
 from homesec.core.auth import IsMember
 from monitoring.gpu import gpu_status
+from monitoring.metrics import stage_latency_percentiles
 from monitoring.selectors import breaker_list, dead_letter_count, disk_state, queue_depths, readiness, system_counts
 
 
@@ -30,7 +31,8 @@ def system_health(request: Request) -> Response:
 @permission_classes([IsMember])
 def system_stats(request: Request) -> Response:
     """Counts (cameras, events and detections today, open alerts), queue depths (pending
-    durable rows per stage), dead letters, breaker states and free disk."""
+    durable rows per stage), dead letters, breaker states, free disk, and per stage of the
+    pipeline the p50/p95 seconds from an upload's arrival (from the /metrics histogram)."""
     report: dict[str, Any] = {
         "at": timezone.now(),
         "counts": system_counts(),
@@ -38,6 +40,7 @@ def system_stats(request: Request) -> Response:
         "dead_letters": dead_letter_count(),
         "breakers": [{k: v for k, v in b.items() if k != "state_label"} for b in breaker_list()],
         "disk": disk_state(),
+        "latency": stage_latency_percentiles(),
     }
     return Response(report)
 

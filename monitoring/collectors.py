@@ -54,7 +54,7 @@ def health_metric_families() -> list[Family]:
         ("homesec_disk_size_bytes", GAUGE, "Size of the data volume.", [({}, float(usage.total))]),
         ("homesec_breaker_state", GAUGE, "1 for the state each circuit breaker is in.", breakers),
         (
-            "homesec_dead_letters",
+            "homesec_dead_letters_waiting",
             GAUGE,
             "Dead letters waiting for a replay or a discard, by stage.",
             [({"stage": stage}, float(n)) for stage, n in sorted(waiting.items())],

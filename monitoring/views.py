@@ -6,6 +6,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from monitoring.collectors import metrics_exposition
+from monitoring.metrics import stage_latency_percentiles
 from monitoring.selectors import breaker_list, queue_total, readiness, system_charts, system_health
 
 
@@ -33,6 +34,7 @@ def system(request: HttpRequest) -> HttpResponse:
     """The System page: read-only for everyone signed in (it writes nothing). It starts from
     what the live health push sends (system_health), which then keeps it current."""
     health = system_health()
+    latency = stage_latency_percentiles()
     return render(
         request,
         "monitoring/system.html",
@@ -46,6 +48,8 @@ def system(request: HttpRequest) -> HttpResponse:
             "dead_letters": health["dead_letters"],
             "breakers": breaker_list(),
             "charts": system_charts(),
+            "latency": latency,
+            "latency_measured": any(row["count"] for row in latency),
         },
     )
 

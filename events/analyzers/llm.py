@@ -15,11 +15,13 @@ import json
 import re
 import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
 
 from homesec.core.breaker import BreakerPolicy, breaker_allow, breaker_failure, breaker_success
+from monitoring.metrics import metric_inc, metric_observe
 
 SCHEMA = {
     "type": "object",
@@ -55,6 +57,13 @@ class Answer:
 
 def providers() -> list[Provider]:
     return [Provider(*p) for p in settings.LLM_PROVIDERS]
+
+
+def provider_label(provider: Provider) -> str:
+    """The provider as metrics name it: host, port and model, never a key or credentials."""
+    parts = urlsplit(provider.url)
+    host = f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname or ""
+    return f"{host}/{provider.model}"
 
 
 def parse_answer(text: str) -> dict:
@@ -152,12 +161,15 @@ def analyze(messages: list[dict]) -> Answer:
             if not breaker_allow(breaker, policy):
                 errors.append(f"{provider.url}: circuit breaker open")
                 continue
+            started = time.perf_counter()
             try:
                 answer = _ask_one(client, provider, messages)
             except LlmError as exc:
+                metric_inc("homesec_llm_errors_total", {"provider": provider_label(provider)})
                 breaker_failure(breaker, str(exc), policy)
                 errors.append(f"{provider.url}: {exc}")
                 continue
+            metric_observe("homesec_llm_seconds", {"provider": provider_label(provider)}, time.perf_counter() - started)
             breaker_success(breaker)
             return answer
     raise LlmError("; ".join(errors) or "no LLM provider is configured")

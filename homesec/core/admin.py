@@ -6,6 +6,7 @@ superusers only."""
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterable
 from functools import cached_property
 from typing import Any
@@ -16,6 +17,7 @@ from django.contrib.auth import get_permission_codename, get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import Field, ForeignKey, Model, QuerySet
 from django.db.models.options import Options
 from django.forms import ModelChoiceField
@@ -24,6 +26,7 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import redirect
 from django.urls import URLPattern, path
 
+from homesec.core.audit import audit, audit_deleted, audit_plain, audit_saved, audit_target
 from homesec.core.auth import signed_in_user as signed_in_user  # the console's actions record who acted
 from homesec.core.deadletters import dead_letter_discard, dead_letter_replay
 from homesec.core.live import STREAMS
@@ -50,6 +53,52 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_act_permission(self, request: HttpRequest) -> bool:
         return may_act(request, self.opts)
+
+
+class AuditedAdmin(admin.ModelAdmin):
+    """For models the console saves itself, with no service in between: every save, delete
+    and inline row goes into the audit log, in the transaction the console makes the change
+    in. An admin that saves through a service overrides these hooks (the service records
+    the change), so no change is recorded twice."""
+
+    def save_model(self, request: HttpRequest, obj: Model, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        detail = {name: _audit_value(name, form.cleaned_data.get(name)) for name in form.changed_data}
+        if change and not detail:
+            return
+        verb = "change" if change else "create"
+        audit(action=f"{obj._meta.model_name}.{verb}", target=audit_target(obj), detail=detail)
+
+    def delete_model(self, request: HttpRequest, obj: Model) -> None:
+        target = audit_target(obj)
+        with transaction.atomic():
+            super().delete_model(request, obj)
+            audit_deleted(obj, target=target)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        with transaction.atomic():
+            rows = [(obj, audit_target(obj)) for obj in queryset]
+            super().delete_queryset(request, queryset)
+            for obj, target in rows:
+                audit_deleted(obj, target=target)
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        super().save_formset(request, form, formset, change)
+        for obj in formset.new_objects:
+            audit_saved(obj, None)
+        for obj, fields in formset.changed_objects:
+            detail = {name: _audit_value(name, getattr(obj, name, None)) for name in fields}
+            audit(action=f"{obj._meta.model_name}.change", target=audit_target(obj), detail=detail)
+        for obj in formset.deleted_objects:
+            audit_deleted(obj)
+
+
+_SECRET_FIELD = re.compile(r"secret|password|token", flags=re.IGNORECASE)
+
+
+def _audit_value(name: str, value: Any) -> Any:
+    """A field's new value for the detail; a secret one only as "set"."""
+    return "set" if _SECRET_FIELD.search(name) else audit_plain(value)
 
 
 class EstimatedCountPaginator(Paginator):

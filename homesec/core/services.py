@@ -10,12 +10,14 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.contrib.auth import authenticate, get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AbstractUser, Group, Permission
 from django.contrib.auth.password_validation import validate_password
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from homesec.core.audit import audit, audit_target
 from homesec.core.models import ApiToken, Heartbeat, LoginFailure
 
 if TYPE_CHECKING:
@@ -47,17 +49,21 @@ def token_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def api_token_create(*, user: User, name: str = "api") -> tuple[ApiToken, str]:
+def api_token_create(*, user: User, name: str = "api", by: AbstractBaseUser | None = None) -> tuple[ApiToken, str]:
     """Make a token and return it with its key; the key is shown once and never stored."""
     token = ApiToken(user=user, name=name)
-    return token, api_token_issue(token=token)
+    return token, api_token_issue(token=token, by=by)
 
 
-def api_token_issue(*, token: ApiToken) -> str:
-    """Give an unsaved token a fresh key, save it, and return the key."""
+def api_token_issue(*, token: ApiToken, by: AbstractBaseUser | None = None) -> str:
+    """Give an unsaved token a fresh key, save it, and return the key. `by`: who asked, for
+    the audit log, when not the signed-in user (a sign-in for a token is anonymous until it)."""
     key = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token.prefix, token.key_hash = key[:10], token_hash(key)
-    token.save()
+    with transaction.atomic():
+        token.save()
+        detail = {"user": token.user.get_username(), "name": token.name, "prefix": token.prefix}
+        audit(action="apitoken.create", target=audit_target(token), detail=detail, actor=by)
     return key
 
 
@@ -87,13 +93,15 @@ def api_token_sign_in(
         login_failure_record(username=username, ip=ip)
         raise SignInFailed
     login_failures_clear(username=user.get_username(), ip=ip)
-    return api_token_create(user=user, name=name)
+    return api_token_create(user=user, name=name, by=user)
 
 
 def api_token_revoke(*, token: ApiToken) -> None:
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
-        token.save(update_fields=["revoked_at"])
+        with transaction.atomic():
+            token.save(update_fields=["revoked_at"])
+            audit(action="apitoken.revoke", target=audit_target(token), detail={"user": token.user.get_username()})
 
 
 def api_token_touch(*, token: ApiToken) -> None:

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from events.assessment import event_assess
 from events.models import Event
+from homesec.core.audit import audit
 
 
 def _day(value: str, *, end: bool) -> datetime:
@@ -52,6 +53,8 @@ class Command(BaseCommand):
         if not (event_ids or since or until or fallbacks):
             raise CommandError("say which events: ids, --since/--until, or --fallbacks")
         ids = list(events.values_list("pk", flat=True))
+        chosen = {"event_ids": event_ids, "since": since, "until": until, "fallbacks": fallbacks}
+        audit(action="event.reassess", target=f"{len(ids)} event(s)", detail={**chosen, "count": len(ids)})
         changed = 0
         for n, pk in enumerate(ids, 1):
             before = Event.objects.values_list("risk_score", flat=True).get(pk=pk)
