@@ -241,6 +241,7 @@ TASK_LANES = {
     "events.tasks.prompt_replay_run": "slow",
     "detections.tasks.clip_transcode": "slow",
     "detections.tasks.clip_transcode_replay": "slow",
+    "monitoring.retention.cleanup_task": "slow",
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
@@ -309,6 +310,7 @@ CLOCK_JOBS = [
     "alerts.services.alert_renotify_due",
     "alerts.services.system_alerts_check",
     "alerts.transports.mqtt.presence_tick",
+    "monitoring.retention.cleanup_due",
 ]
 # Jobs the watcher runs every HOMESEC_CLOCK_FAST_S: the language model's budget on the
 # alert path must run out to the fraction of a second, not to the next sweep.
@@ -317,6 +319,34 @@ FAST_CLOCK_JOBS = ["events.assessment.assessment_deadlines_due"]
 # Jobs the watcher runs once when it starts (retried until they succeed), and once when it stops.
 START_JOBS = ["alerts.setup.alerts_setup"]
 STOP_JOBS = ["alerts.transports.mqtt.presence_stop"]
+
+# --- Retention (monitoring/retention.py; docs/OPERATIONS.md) -----------------------------------
+# Daily, and by `manage.py cleanup`. Closed events and their detections go after this many
+# days, and so do uploads no kept detection needs.
+RETAIN_EVENTS_DAYS = env_float("HOMESEC_RETAIN_EVENTS_DAYS", 30.0, minimum=1)
+# Notifications (each with its delivery attempts) that were sent, failed or skipped.
+RETAIN_DELIVERIES_DAYS = env_float("HOMESEC_RETAIN_DELIVERIES_DAYS", 30.0, minimum=1)
+# Rows of rejected and duplicate uploads, once their files are gone from the camera root.
+RETAIN_REFUSED_DAYS = env_float("HOMESEC_RETAIN_REFUSED_DAYS", 7.0, minimum=0)
+RETAIN_AUDIT_DAYS = env_float("HOMESEC_RETAIN_AUDIT_DAYS", 365.0, minimum=30)
+# The media of an unreviewed event at one of the top two levels is never removed to keep
+# the budget while the event is younger than this.
+KEEP_IMPORTANT_DAYS = env_float("HOMESEC_KEEP_IMPORTANT_DAYS", 14.0, minimum=0)
+# The most media (uploads taken, thumbnails, clip copies) homesec keeps, in GB; unset: no
+# budget (the free-space floor HOMESEC_MIN_FREE_GB still applies).
+MEDIA_BUDGET_GB: float | None = (
+    env_float("HOMESEC_MEDIA_BUDGET_GB", 0.0, minimum=0.001) if env_str("HOMESEC_MEDIA_BUDGET_GB") else None
+)
+# A file in the media folders that no row names is removed only this long after it was
+# last written: it may be a thumbnail whose rows are not committed yet, or a transcode.
+ORPHAN_GRACE_S = env_float("HOMESEC_ORPHAN_GRACE_S", 3600.0, minimum=1)
+if ORPHAN_GRACE_S <= max(SLOW_STALE_S, INGEST_STALE_S):
+    raise ImproperlyConfigured(
+        f"HOMESEC_ORPHAN_GRACE_S={ORPHAN_GRACE_S:g} must be more than the longest a task may run "
+        f"({max(SLOW_STALE_S, INGEST_STALE_S):g} s), or a file still being written could be taken for an orphan"
+    )
+# Rows deleted per transaction: short transactions never hold a large table for long.
+CLEANUP_BATCH = env_int("HOMESEC_CLEANUP_BATCH", 500, minimum=1, maximum=10_000)
 
 # --- Detection -----------------------------------------------------------------------------
 DETECTOR = env_choice("HOMESEC_DETECTOR", "opencv", tuple(DETECTORS))

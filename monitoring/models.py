@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 
@@ -84,6 +85,12 @@ class CleanupRun(models.Model):
 
     class Meta:
         ordering = ["-started_at"]
+        constraints = [
+            # One real run at a time (the clock's and an operator's command); dry runs change nothing.
+            models.UniqueConstraint(
+                fields=["status"], condition=Q(status="running", dry_run=False), name="cleanup_one_running"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"cleanup {'dry run ' if self.dry_run else ''}{self.started_at:%Y-%m-%d %H:%M} ({self.status})"
