@@ -18,9 +18,9 @@ from types import ModuleType
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Avg
-from django.db.models.functions import TruncMinute
+from django.db.models import Avg, Func, IntegerField
 from django.utils import timezone
 
 from monitoring.models import GpuSample, GpuState
@@ -45,6 +45,24 @@ _INIT_REASONS = {
 }
 
 
+READINGS = (
+    "utilization_pct",
+    "memory_used_bytes",
+    "memory_total_bytes",
+    "temperature_c",
+    "power_w",
+    "power_limit_w",
+    "encoder_pct",
+    "decoder_pct",
+)
+# The history: 5-minute averages of every reading but the (constant) memory total, 288 a day.
+HISTORY_BUCKET_S = 300
+HISTORY_BUCKETS = int(KEEP.total_seconds()) // HISTORY_BUCKET_S
+SERIES = tuple(field for field in READINGS if field != "memory_total_bytes")
+# bucket -> device index -> (name, one average per SERIES)
+Averages = dict[int, dict[int, tuple[str, list[float | None]]]]
+
+
 def _load_pynvml() -> ModuleType:
     return importlib.import_module("pynvml")
 
@@ -61,6 +79,12 @@ class GpuSampler:
         self.retry_at: datetime | None = None
         self.pruned_at: datetime | None = None
         self.said = ""  # the last reason logged: each is said once, not every turn
+        # The day's averages of completed buckets, kept in the cache for the web process
+        # (under one key per sampler run): the System page and the API read 288 averages
+        # instead of averaging a day of rows at every request.
+        self.history: Averages = {}
+        self.bucket = 0  # the bucket being filled; those before it are in self.history
+        self.history_key = ""
 
     def tick(self, now: datetime) -> None:
         if self.nvml is None:
@@ -73,10 +97,17 @@ class GpuSampler:
         except self.nvml.NVMLError as exc:
             self._stop(now, f"NVML error while reading: {exc}", retry=RECOVER_AFTER, level=logging.WARNING)
             return
-        GpuSample.objects.bulk_create(rows)
-        if self.pruned_at is None or now - self.pruned_at >= PRUNE_EVERY:
-            GpuSample.objects.filter(sampled_at__lt=now - KEEP).delete()
-            self.pruned_at = now
+        with transaction.atomic():
+            GpuSample.objects.bulk_create(rows)
+            if self.pruned_at is None or now - self.pruned_at >= PRUNE_EVERY:
+                GpuSample.objects.filter(sampled_at__lt=now - KEEP).delete()
+                self.pruned_at = now
+        bucket = _bucket_of(now)
+        if bucket > self.bucket:  # once every HISTORY_BUCKET_S: average the bucket(s) just done
+            self.history.update(bucket_averages(self.bucket, bucket))
+            self.history = {b: v for b, v in self.history.items() if b > bucket - HISTORY_BUCKETS}
+            cache.set(self.history_key, self.history, HISTORY_CACHE_S)
+            self.bucket = bucket
 
     def _start(self, now: datetime) -> bool:
         try:
@@ -102,17 +133,20 @@ class GpuSampler:
             nvml.nvmlShutdown()
             self._no_gpu(now, "no NVIDIA GPU found")
             return False
-        self.nvml, self.devices = nvml, devices
         self._set_state(now, available=True, reason="", devices=len(devices))
-        self.said = ""
+        # The day before this start (a restarted watcher): averaged once here.
+        self.bucket, self.history_key = _bucket_of(now), history_key(now)
+        self.history = bucket_averages(self.bucket - HISTORY_BUCKETS + 1, self.bucket)
+        cache.set(self.history_key, self.history, HISTORY_CACHE_S)
+        self.nvml, self.devices, self.said = nvml, devices, ""
         names = ", ".join(f"{index}: {name}" for index, _, name in devices)
         logger.info("sampling %d GPU(s) every %g s (%s)", len(devices), settings.GPU_SAMPLE_S, names)
         return True
 
     def _no_gpu(self, now: datetime, reason: str, *, retry: timedelta | None = None, level: int = logging.INFO) -> None:
         wait = retry or self.retry
+        self._set_state(now, available=False, reason=reason, devices=0)  # first: a failed write is retried next turn
         self.retry_at = now + wait
-        self._set_state(now, available=False, reason=reason, devices=0)
         if reason != self.said:
             logger.log(level, "no GPU to sample: %s (looking again every %g s)", reason, wait.total_seconds())
             self.said = reason
@@ -171,27 +205,15 @@ _sampler: GpuSampler | None = None
 
 
 def gpu_sample() -> None:
-    """The watcher's clock step (settings.GPU_SAMPLER)."""
+    """The watcher's clock step (settings.GPU_SAMPLER). Without a GPU a turn touches neither
+    NVML nor the database until it is time to look again."""
     global _sampler
     if _sampler is None:
         _sampler = GpuSampler()
-    with transaction.atomic():
-        _sampler.tick(timezone.now())
+    _sampler.tick(timezone.now())
 
 
 # --- Reads: the System page, /api/system/gpu/ and /metrics -------------------------------------
-
-READINGS = (
-    "utilization_pct",
-    "memory_used_bytes",
-    "memory_total_bytes",
-    "temperature_c",
-    "power_w",
-    "power_limit_w",
-    "encoder_pct",
-    "decoder_pct",
-)
-HISTORY_BUCKET_S = 300  # 288 points a day per device and reading
 
 
 def stale_after_s() -> float:
@@ -218,43 +240,84 @@ def gpu_latest(*, now: datetime | None = None) -> list[dict[str, Any]]:
     return out
 
 
-def gpu_history(*, now: datetime | None = None) -> dict[str, Any]:
+# --- History ------------------------------------------------------------------------------
+
+HISTORY_CACHE_S = int(KEEP.total_seconds()) + 3600
+# Buckets the web averages itself when the sampler's are not in the cache (an hour at most).
+LIVE_BUCKETS = 12
+
+
+def _bucket_of(moment: datetime) -> int:
+    return int(moment.timestamp()) // HISTORY_BUCKET_S
+
+
+def history_key(run: datetime) -> str:
+    """The cache key of the history of the sampler run that started at `run` (GpuState's
+    checked_at while it samples): a restarted watcher's history never mixes with an older one."""
+    return f"gpu-history:{run.timestamp():.6f}"
+
+
+class _Bucket(Func):
+    """A time's bucket, Unix seconds // HISTORY_BUCKET_S, worked out in the database so that
+    it returns one row per device and bucket."""
+
+    output_field = IntegerField()
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        template = f"FLOOR(EXTRACT(EPOCH FROM %(expressions)s) / {HISTORY_BUCKET_S})::bigint"
+        return self.as_sql(compiler, connection, template=template, **extra)
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        # Django keeps times in SQLite as UTC text, which julianday() reads (days since 4713 BC).
+        template = f"CAST((julianday(%(expressions)s) - 2440587.5) * 86400 / {HISTORY_BUCKET_S} AS INTEGER)"
+        return self.as_sql(compiler, connection, template=template, **extra)
+
+
+def bucket_averages(first: int, end: int) -> Averages:
+    """Each device's average readings in the buckets from `first` up to `end` (excluded): one
+    grouped query over the indexed time."""
+    since, until = (datetime.fromtimestamp(b * HISTORY_BUCKET_S, tz=UTC) for b in (first, end))
+    rows = (
+        GpuSample.objects.filter(sampled_at__gte=since, sampled_at__lt=until)
+        .annotate(bucket=_Bucket("sampled_at"))
+        .values("index", "name", "bucket")
+        .annotate(**{f"avg_{field}": Avg(field) for field in SERIES})
+        .order_by()
+    )
+    averages: Averages = {}
+    for row in rows:
+        values = [row[f"avg_{field}"] for field in SERIES]
+        averages.setdefault(row["bucket"], {})[row["index"]] = (
+            row["name"],
+            [None if value is None else round(value, 2) for value in values],
+        )
+    return averages
+
+
+def gpu_history(*, run: datetime | None, now: datetime | None = None) -> dict[str, Any]:
     """The last 24 hours per device in HISTORY_BUCKET_S buckets (oldest first, null where
     nothing was read), in columns that a chart takes as they are: `t` (bucket starts, Unix
-    seconds) and per device one list per reading. The database averages each minute (one
-    grouped query over the indexed time); minutes fold into buckets here."""
+    seconds) and per device one list per reading. The completed buckets come from the
+    sampler run `run` (the cache); the web averages only those since (normally the one being
+    filled), and at most the last hour when the cache has nothing."""
     now = now or timezone.now()
-    end = int(now.timestamp()) // HISTORY_BUCKET_S * HISTORY_BUCKET_S
-    count = int(KEEP.total_seconds()) // HISTORY_BUCKET_S
-    start = end - (count - 1) * HISTORY_BUCKET_S
-    minutes = (
-        GpuSample.objects.filter(sampled_at__gte=datetime.fromtimestamp(start, tz=UTC))
-        .annotate(minute=TruncMinute("sampled_at"))
-        .values("index", "name", "minute")
-        .annotate(**{field: Avg(field) for field in READINGS if field != "memory_total_bytes"})
-        .order_by("index", "minute")
-    )
-    # (index) -> name, [bucket] -> {reading: [values]}
+    current = _bucket_of(now)
+    first = current - HISTORY_BUCKETS + 1
+    stored: Averages = (cache.get(history_key(run)) if run else None) or {}
+    live_from = max(first, current - LIVE_BUCKETS + 1, max(stored, default=first) + 1)
+    averages = stored | bucket_averages(live_from, current + 1)
     devices: dict[int, dict[str, Any]] = {}
-    for row in minutes:
-        device = devices.setdefault(row["index"], {"name": row["name"], "buckets": {}})
-        device["name"] = row["name"]
-        position = (int(row["minute"].timestamp()) - start) // HISTORY_BUCKET_S
-        if not 0 <= position < count:
-            continue
-        bucket = device["buckets"].setdefault(position, {})
-        for field, value in row.items():
-            if field in READINGS and value is not None:
-                bucket.setdefault(field, []).append(value)
-    series = [field for field in READINGS if field != "memory_total_bytes"]
-    out = []
-    for index, device in sorted(devices.items()):
-        columns: dict[str, list[float | None]] = {field: [None] * count for field in series}
-        for position, values in device["buckets"].items():
-            for field, seen in values.items():
-                columns[field][position] = round(sum(seen) / len(seen), 2)
-        out.append({"index": index, "name": device["name"], **columns})
-    return {"bucket_s": HISTORY_BUCKET_S, "t": [start + n * HISTORY_BUCKET_S for n in range(count)], "devices": out}
+    for bucket in sorted(b for b in averages if first <= b <= current):
+        for index, (name, values) in averages[bucket].items():
+            device = devices.setdefault(index, {"index": index} | {field: [None] * HISTORY_BUCKETS for field in SERIES})
+            device["name"] = name  # the newest
+            for field, value in zip(SERIES, values, strict=True):
+                device[field][bucket - first] = value
+    return {
+        "bucket_s": HISTORY_BUCKET_S,
+        "t": [(first + n) * HISTORY_BUCKET_S for n in range(HISTORY_BUCKETS)],
+        "devices": [devices[index] for index in sorted(devices)],
+    }
 
 
 def gpu_status(*, now: datetime | None = None) -> dict[str, Any]:
@@ -281,7 +344,7 @@ def gpu_status(*, now: datetime | None = None) -> dict[str, Any]:
         }
     if state is not None and state.available:  # else there is nothing to read: one query
         report["devices"] = gpu_latest(now=now)
-        report["history"] = gpu_history(now=now)
+        report["history"] = gpu_history(run=state.checked_at, now=now)
     return report
 
 

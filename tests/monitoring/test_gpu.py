@@ -17,12 +17,20 @@ from typing import Any
 
 import pynvml
 import pytest
+from django.core.cache import cache
 from django.test import override_settings
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from rest_framework.test import APIClient
 
-from monitoring.gpu import HISTORY_BUCKET_S, GpuSampler, gpu_metric_families, gpu_status
+from monitoring.gpu import (
+    HISTORY_BUCKET_S,
+    HISTORY_BUCKETS,
+    GpuSampler,
+    gpu_metric_families,
+    gpu_status,
+    history_key,
+)
 from monitoring.models import GpuSample, GpuState
 from tests.core.test_settings_validation import refused_at_load
 from tests.support.processes import pipeline_env, start_manage, wait_for
@@ -320,6 +328,39 @@ def test_the_api_gives_each_devices_newest_reading_and_a_day_in_five_minute_aver
     assert [utilization[n] for n in recent] in ([60.0], [50.0, 70.0]) and recent[-1] >= 286
     assert rtx_past["power_w"][recent[-1]] == 72.5 and t4_past["power_w"][recent[-1]] is None
     assert "memory_total_bytes" not in rtx_past
+
+
+# Readings every half hour for a day, and in each of the last twelve buckets (the last hour).
+DAY = sorted(set(range(0, HISTORY_BUCKETS, 6)) | set(range(12)), reverse=True)
+
+
+def a_day_of_readings(now: datetime) -> None:
+    """A reading n buckets ago for each n in DAY, of utilisation n % 100; the newest now."""
+    nvml = FakeNvml(rtx())
+    sampler = GpuSampler(lambda: nvml)
+    for n in DAY:
+        nvml.devices[0]["gpu"] = n % 100
+        sampler.tick(now - timedelta(seconds=HISTORY_BUCKET_S * n))
+
+
+def test_the_days_averages_come_from_the_sampler_not_from_a_day_of_rows_at_each_request(viewer_client):
+    now = timezone.now()
+    a_day_of_readings(now)
+    # The request averages only the bucket being filled: older rows are not read again.
+    GpuSample.objects.filter(sampled_at__lt=now - timedelta(seconds=HISTORY_BUCKET_S)).delete()
+    [device] = api(viewer_client)["history"]["devices"]
+    ago = [HISTORY_BUCKETS - 1 - position for position in range(HISTORY_BUCKETS)]
+    assert device["utilization_pct"] == [float(n % 100) if n in DAY else None for n in ago]
+    assert device["power_w"] == [72.5 if n in DAY else None for n in ago]
+
+
+def test_without_the_samplers_averages_the_history_is_the_last_hour(viewer_client):
+    now = timezone.now()
+    a_day_of_readings(now)
+    cache.delete(history_key(GpuState.objects.get().checked_at))  # e.g. Redis restarted
+    utilization = api(viewer_client)["history"]["devices"][0]["utilization_pct"]
+    assert utilization[:-12] == [None] * (HISTORY_BUCKETS - 12)
+    assert utilization[-12:] == [float(n) for n in range(11, -1, -1)]
 
 
 def test_the_openapi_schema_describes_the_gpu_answer(viewer_client):
