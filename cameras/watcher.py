@@ -16,6 +16,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from django.conf import settings
@@ -147,6 +148,18 @@ class CameraWatcher(FileSystemEventHandler):
                     camera_get_or_create_for_folder(folder=entry.name)
         elif top.parent == self.root:
             camera_get_or_create_for_folder(folder=top.name)
+        new, fresh = self.unindexed(top)
+        for path in fresh:
+            self._track(path)
+        self.register(new)
+        if new and top == self.root:
+            logger.info("scan found %d new file(s) under %s", len(new), top)
+        return len(new)
+
+    def unindexed(self, top: Path) -> tuple[list[Path], list[Path]]:
+        """Files under `top` the Ingest table has not seen (by path, size and mtime): those
+        to take now, and those modified moments ago, to take once their size is stable. It
+        reads directory entries only, and writes nothing (`manage.py rescan --dry-run`)."""
         found: list[Path] = []
         if top != self.root and top.suffix.lower() in MEDIA_SUFFIXES and self._relevant(top):
             found.append(top)  # a directory named like a photo: recorded as rejected
@@ -162,14 +175,15 @@ class CameraWatcher(FileSystemEventHandler):
         # happened before the observer started: wait until its size is stable instead.
         recent_ns = time.time_ns() - int(self.stable_s * 1e9)
         fresh = {p for p, v in versions if v.mtime_ns > recent_ns}
-        for path in fresh.intersection(new):
-            self._track(path)
-        new = [p for p in new if p not in fresh]
-        for start in range(0, len(new), settings.INGEST_BATCH):
-            ingest_register(paths=new[start : start + settings.INGEST_BATCH])
-        if new and top == self.root:
-            logger.info("scan found %d new file(s) under %s", len(new), top)
-        return len(new)
+        return [p for p in new if p not in fresh], [p for p in new if p in fresh]
+
+    def register(self, paths: list[Path], on_batch: Callable[[int], None] | None = None) -> None:
+        """Ingest rows for `paths`, in batches of HOMESEC_INGEST_BATCH (one task each)."""
+        for start in range(0, len(paths), settings.INGEST_BATCH):
+            batch = paths[start : start + settings.INGEST_BATCH]
+            ingest_register(paths=batch)
+            if on_batch:
+                on_batch(len(batch))
 
     def _walk(self, folder: Path, found: list[Path]) -> None:
         try:
@@ -203,8 +217,7 @@ class CameraWatcher(FileSystemEventHandler):
         close_old_connections()
         for folder in folders:
             self.scan(folder)
-        for start in range(0, len(ready), settings.INGEST_BATCH):
-            ingest_register(paths=ready[start : start + settings.INGEST_BATCH])
+        self.register(ready)
         return len(ready)
 
     def _promote_stable(self, now: float) -> None:

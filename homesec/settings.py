@@ -498,6 +498,23 @@ if 0 < GPU_SAMPLE_S < 1:
 GPU_RETRY_S = env_float("HOMESEC_GPU_RETRY_S", 3600.0, minimum=10)
 GPU_SAMPLER = "monitoring.gpu.gpu_sample"
 
+# --- Backups (monitoring/backup.py, docs/OPERATIONS.md) ------------------------------------
+# Daily backups into this folder when set, the newest HOMESEC_BACKUP_KEEP kept. Never inside
+# the media root (a backup would hold the backups before it) or the camera root (the watcher
+# would take the copies for uploads).
+BACKUP_DIR = env_path("HOMESEC_BACKUP_DIR", DATA_DIR, base=BASE_DIR) if env_str("HOMESEC_BACKUP_DIR") else None
+for _root, _name in ((MEDIA_ROOT, "HOMESEC_MEDIA_ROOT"), (CAMERA_ROOT, "HOMESEC_CAMERA_ROOT")):
+    if BACKUP_DIR is not None and BACKUP_DIR.is_relative_to(_root):
+        raise ImproperlyConfigured(f"HOMESEC_BACKUP_DIR={BACKUP_DIR} is inside {_name}: choose a folder outside it")
+BACKUP_KEEP = env_int("HOMESEC_BACKUP_KEEP", 7, minimum=1)
+BACKUP_EVERY_H = env_float("HOMESEC_BACKUP_EVERY_H", 24.0, minimum=0.01)
+# A backup's own time limit on the slow lane: the first copy of months of media is long.
+BACKUP_TIMEOUT_S = env_int("HOMESEC_BACKUP_TIMEOUT_S", 6 * 3600, minimum=60)
+# Where pg_dump and pg_restore are (their major version at least the server's); empty: the PATH.
+PG_BIN = env_str("HOMESEC_PG_BIN")
+CLOCK_JOBS.append("monitoring.backup.backup_due_check")
+TASK_LANES["monitoring.backup.backup_scheduled"] = "slow"
+
 # --- Auth -----------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},

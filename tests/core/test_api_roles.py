@@ -81,6 +81,7 @@ CASES = [
     ("delete", "/api/channels/{channel}/", None, 403, 204),
     ("get", "/api/system/health/", None, (200, 503), (200, 503)),
     ("get", "/api/system/stats/", None, 200, 200),
+    ("get", "/api/system/gpu/", None, 200, 200),
 ]
 
 
