@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import sys
 from argparse import ArgumentParser
 from datetime import datetime, time
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils import timezone
 
 from events.assessment import event_assess
 from events.models import Event
 from homesec.core.audit import audit
+from homesec.core.management.base import MaintenanceCommand
+from homesec.core.progress import Progress
 
 
 def _day(value: str, *, end: bool) -> datetime:
@@ -23,8 +24,19 @@ def _day(value: str, *, end: bool) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.max if end else time.min))
 
 
-class Command(BaseCommand):
-    help = "Assess events again (with the LLM when configured, else the rules)."
+class Command(MaintenanceCommand):
+    help = (
+        "Assess stored events again (with the language model when one is configured, else the rules) and "
+        "store the new assessment; say which: event ids, a date range, or the rules' fallbacks."
+    )
+    epilog = """
+examples:
+  manage.py reassess 812 815                     two events
+  manage.py reassess --since 2026-11-01 --until 2026-11-30
+  manage.py reassess --fallbacks                 those the rules scored while the model was down
+
+Events that ended more than HOMESEC_ALERT_MAX_AGE_H ago are re-scored but alert nobody.
+"""
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("event_ids", nargs="*", type=int, help="Event ids.")
@@ -56,13 +68,11 @@ class Command(BaseCommand):
         chosen = {"event_ids": event_ids, "since": since, "until": until, "fallbacks": fallbacks}
         audit(action="event.reassess", target=f"{len(ids)} event(s)", detail={**chosen, "count": len(ids)})
         changed = 0
-        for n, pk in enumerate(ids, 1):
+        bar = Progress(len(ids), "events")
+        for pk in ids:
             before = Event.objects.values_list("risk_score", flat=True).get(pk=pk)
             after = event_assess(event_id=pk)
             changed += after is not None and after.risk_score != before
-            done = round(30 * n / len(ids))
-            sys.stderr.write(f"\r[{'#' * done}{' ' * (30 - done)}] {n}/{len(ids)}")
-            sys.stderr.flush()
-        if ids:
-            sys.stderr.write("\n")
+            bar.advance()
+        bar.close()
         self.stdout.write(f"Re-assessed {len(ids)} event(s); {changed} got a different score.")

@@ -2,13 +2,20 @@ from argparse import ArgumentParser
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from homesec.core.management.base import MaintenanceCommand
 from homesec.core.services import api_token_create
 
 
-class Command(BaseCommand):
+class Command(MaintenanceCommand):
     help = "Create an API token for USER and print it once (only its hash is stored)."
+    epilog = """
+examples:
+  manage.py create_api_token admin --name phone
+
+Send it as `Authorization: Bearer <token>` (docs/API.md). Revoke it in the admin, API tokens.
+"""
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("username")

@@ -2,13 +2,22 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from homesec.core.management.base import MaintenanceCommand
 from homesec.core.services import admin_ensure
 
 
-class Command(BaseCommand):
+class Command(MaintenanceCommand):
     help = "Make sure an admin account exists (HOMESEC_ADMIN_USER / HOMESEC_ADMIN_PASSWORD, or a generated password)."
+    epilog = """
+examples:
+  manage.py ensure_admin
+  HOMESEC_ADMIN_USER=alice HOMESEC_ADMIN_PASSWORD='a long passphrase' manage.py ensure_admin
+
+A generated password is printed once. An existing admin is left as it is, except that
+HOMESEC_ADMIN_PASSWORD sets the named admin's password: the way back in after a lost one.
+"""
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
