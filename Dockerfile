@@ -14,9 +14,12 @@ ENV PYTHONUNBUFFERED=1 \
     PORT=8000 \
     HOMESEC_ALLOWED_HOSTS=localhost,127.0.0.1
 
-# opencv-python-headless needs no libGL, but it links glib.
+# opencv-python-headless needs no libGL, but it links glib. pg_dump and pg_restore (the
+# PostgreSQL 15 client, bookworm's) make and restore backups of a PostgreSQL database
+# (`manage.py backup`, HOMESEC_BACKUP_DIR); a newer server needs its own major version's
+# client from apt.postgresql.org, named by HOMESEC_PG_BIN.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libglib2.0-0 \
+ && apt-get install -y --no-install-recommends libglib2.0-0 postgresql-client-15 \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
