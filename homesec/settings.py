@@ -634,6 +634,7 @@ METRIC_COLLECTORS = [
     "monitoring.collectors.health_metric_families",
     "monitoring.collectors.queue_metric_families",
     "monitoring.collectors.event_metric_families",
+    "monitoring.gpu.gpu_metric_families",
 ]
 # django-prometheus: request and database metrics, counted in the process that did the
 # work and exposed by the web process that answers the scrape (see the README's Metrics).
