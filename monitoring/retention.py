@@ -58,6 +58,7 @@ from django.utils import timezone
 from alerts.models import Alert, Notification
 from alerts.services import _system_alert
 from cameras.models import Ingest
+from cameras.services import latest_root
 from detections.models import Clip, Detection, DetectionRun
 from events.models import Event
 from events.selectors import level_names
@@ -226,21 +227,16 @@ def _upload_file(ingest: Ingest) -> Path | None:
     return _within(settings.CAMERA_ROOT / ingest.camera.folder, Path(*parts[1:]))
 
 
-def _ingest_media(ingests: list[Ingest]) -> list[Path]:
-    """Every file an upload is: itself, its clip copy, its detections' pictures, its cached image."""
-    from cameras.services import latest_root
-
-    ids = [row.pk for row in ingests]
-    names = [
-        n for pair in Detection.objects.filter(ingest_id__in=ids).values_list("thumbnail", "preview") for n in pair
-    ]
-    names += Clip.objects.filter(ingest_id__in=ids).values_list("playable", flat=True)
-    files = [_within(settings.MEDIA_ROOT, name) for name in names]
-    files += [_upload_file(row) for row in ingests]
-    files += [
-        _within(latest_root(), f"{row.camera_id}/{row.pk}.{suffix}") for row in ingests for suffix in ("jpg", "none")
-    ]
-    return [path for path in files if path is not None]
+def _ingest_media(ingests: list[Ingest]) -> dict[int, list[Path]]:
+    """Every file each upload is: itself, its clip copy, its detections' pictures, its cached image."""
+    media: dict[int, list[Path | None]] = {row.pk: [_upload_file(row)] for row in ingests}
+    for row in ingests:
+        media[row.pk] += [_within(latest_root(), f"{row.camera_id}/{row.pk}.{end}") for end in ("jpg", "none")]
+    pictures = Detection.objects.filter(ingest_id__in=media).values_list("ingest_id", "thumbnail", "preview")
+    copies = Clip.objects.filter(ingest_id__in=media).values_list("ingest_id", "playable", "playable")
+    for pk, first, second in [*pictures, *copies]:
+        media[pk] += [_within(settings.MEDIA_ROOT, name) for name in {first, second} if name]
+    return {pk: [path for path in paths if path is not None] for pk, paths in media.items()}
 
 
 def _is_or_holds(path: Path, other: Path) -> bool:
@@ -341,11 +337,8 @@ class _Cleanup:
 
     def age_passes(self) -> None:
         now = self.now
-        self.kept["event kept as important"] += (
-            Event.objects.filter(status=Event.Status.CLOSED, ended_at__lt=_days("RETAIN_EVENTS_DAYS", now))
-            .filter(_important(now))
-            .count()
-        )
+        old = Event.objects.filter(status=Event.Status.CLOSED, ended_at__lt=_days("RETAIN_EVENTS_DAYS", now))
+        self.count_kept("event kept: unreviewed and important", old.filter(_important(now)).count())
         self.by_age("events", events_expired(now))
         self.by_age("detections", detections_expired(now), _detection_pictures)
         self.by_age("notifications", notifications_expired(now))
@@ -357,17 +350,20 @@ class _Cleanup:
     def ingest_rows(self) -> None:
         for page in self.batches(ingest_rows_expired(self.now).select_related("camera"), "ingest rows"):
             gone = [row.pk for row in page if _file_gone(row)]
-            self.kept["ingest row: its file is still there"] += len(page) - len(gone)
+            self.count_kept("ingest row kept: its file is still there", len(page) - len(gone))
             if gone:
                 self.rows_gone.update(gone)
                 self.write(partial(self.delete, ingest_rows_expired(self.now).filter(pk__in=gone)))
 
-    def media_go(self, rows: list[Ingest], reason: str, kind: str) -> None:
+    def count_kept(self, reason: str, n: int) -> None:
+        if n:
+            self.kept[reason] += n
+
+    def media_go(self, rows: list[Ingest], files: list[Path], reason: str, kind: str) -> None:
         """The uploads' media go; their rows stay, marked deleted, while detections need them."""
         ids = [row.pk for row in rows]
 
         def work() -> None:
-            files = _ingest_media(rows)
             marked = Ingest.objects.filter(pk__in=ids, status__in=MEDIA_PRESENT).update(
                 status=S.DELETED, content_key=None, reason=reason
             )
@@ -381,7 +377,8 @@ class _Cleanup:
     def uploads(self) -> None:
         reason = f"removed by retention: older than {settings.RETAIN_EVENTS_DAYS:g} days"
         for page in self.batches(uploads_expired(self.now).select_related("camera"), "old uploads"):
-            self.media_go(page, reason, "uploads removed (age)")
+            files = [path for paths in _ingest_media(page).values() for path in paths]
+            self.media_go(page, files, reason, "uploads removed (age)")
 
     def budget(self, need: int) -> None:
         """Free what is over the budget or under the floor (`need` bytes, counted from the
@@ -398,22 +395,24 @@ class _Cleanup:
             page: list[Any] = list(rows[: settings.CLEANUP_BATCH])  # with the annotated reasons
             if not page:
                 break
-            chosen, expected, before = [], self.bytes_freed, self.bytes_freed
+            media = _ingest_media(page)
+            chosen, files, expected, before = [], [], self.bytes_freed, self.bytes_freed
             for row in page:
                 last = (row.arrived_at, row.pk)
                 if row.pk in self.rows_gone:
                     continue
-                why = "in flight" if row.in_flight else "open event" if row.open_event else ""
-                why = why or ("important event" if row.important else "")
+                why = "in flight" if row.in_flight else "an open event" if row.open_event else ""
+                why = why or ("an unreviewed important event" if row.important else "")
                 if why:
                     self.kept[f"media kept: {why}"] += 1
                     continue
                 chosen.append(row)
-                expected += sum(_size(path) or 0 for path in _ingest_media([row]) if path not in self.gone)
+                files += media[row.pk]
+                expected += sum(_size(path) or 0 for path in media[row.pk] if path not in self.gone)
                 if expected >= need:
                     break
             if chosen:
-                self.media_go(chosen, reason, "uploads removed (budget)")
+                self.media_go(chosen, files, reason, "uploads removed (budget)")
             if bar:
                 bar.advance(min(math.ceil((self.bytes_freed - before) / MB), bar.total - bar.done))
         if bar:
@@ -421,12 +420,13 @@ class _Cleanup:
         if self.bytes_freed < need:
             # Only protected media are left: they stay, and the household hears the disk is full.
             short = need - self.bytes_freed
-            self.kept["bytes over budget (protected media)"] = short
+            self.kept["bytes still over the budget or floor"] = short
             if not self.dry:
                 _system_alert(
                     kind=Alert.Kind.DISK_LOW,
                     key=f"disk_low:budget:{timezone.localdate(self.now)}",
-                    title=f"Protected media keep the disk {short / GB:.2f} GB over its budget or free-space floor",
+                    title=f"Media {short / GB:.2f} GB over the budget or free-space floor: what is left is kept "
+                    "(open events, work in flight, unreviewed important events)",
                     camera=None,
                     now=self.now,
                 )

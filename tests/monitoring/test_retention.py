@@ -262,7 +262,8 @@ def test_protected_media_over_the_budget_stay_and_raise_the_low_disk_alert(setti
     important = files_of(settings, event(settings, 3, level="critical"))
     run = cleanup_run(now=NOW)
     assert all(path.exists() for path in important)
-    assert run.kept["media kept: important event"] == 1 and run.kept["bytes over budget (protected media)"] > 0
+    assert run.kept["media kept: an unreviewed important event"] == 1
+    assert run.kept["bytes still over the budget or floor"] > 0
     assert Alert.objects.filter(kind="disk_low", dedup_key__startswith="disk_low:budget:").count() == 1
 
 
@@ -401,3 +402,10 @@ def test_the_command_exits_1_when_it_cannot_run(settings, tmp_path):
         text=True,
     )
     assert help_text.returncode == 0 and "--dry-run" in help_text.stdout
+
+
+def test_a_run_past_its_time_limit_stops_between_batches_and_says_so(settings):
+    event(settings, 40)
+    run = cleanup_run(now=NOW, time_limit_s=1e-9)
+    assert run.status == "done" and run.kept == {"stopped at the time limit": 1}
+    assert Event.objects.count() == 1  # the next run goes on
