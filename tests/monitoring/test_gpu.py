@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes.util
 import importlib
 import logging
+import os
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -381,7 +382,7 @@ def test_the_card_shows_each_device_and_its_day(viewer_client):
     sampled(two_gpus(), now - timedelta(hours=1), now - timedelta(minutes=30), now - timedelta(seconds=5))
     card = system_gpu_card(viewer_client)
     assert 'data-gpu="0"' in card and 'data-gpu="1"' in card and "Tesla T4" in card
-    assert "37 %" in card and "61 °C" in card and "73 W of 170 W" in card and "(25 %)" in card
+    assert "37&nbsp;%" in card and "61&nbsp;°C" in card and "73&nbsp;W of 170&nbsp;W" in card and "(25&nbsp;%)" in card
     assert "3.0\xa0GB of 12.0\xa0GB" in card  # filesizeformat: GiB, a no-break space
     rtx_part = card.split('data-gpu="1"')[0]
     assert '<path class="gpu-utilization" d="M' in rtx_part and "stale" not in card and "No GPU" not in card
@@ -427,3 +428,29 @@ def test_the_watcher_samples_every_second_and_says_no_gpu_once(tmp_path, spawn):
     wait_for(lambda: GpuState.objects.get().checked_at > first, timeout=30, what=watcher.output)  # looked again
     assert watcher.output().count("no GPU to sample") == 1, watcher.output()
     assert "Traceback" not in watcher.output()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_card_draws_its_day_and_fits_a_phone(live_server, page, viewer):
+    from django.test import Client
+
+    now = timezone.now()
+    nvml = two_gpus()
+    sampler = GpuSampler(lambda: nvml)
+    for n in range(48, -1, -1):  # four hours, a reading every five minutes
+        nvml.devices[0]["gpu"] = 20 + n % 60
+        sampler.tick(now - timedelta(seconds=HISTORY_BUCKET_S * n))
+    client = Client()
+    client.force_login(viewer)
+    page.context.add_cookies(
+        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
+    )
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(live_server.url + "/system/")
+    line = page.locator('[data-gpu="0"] path.gpu-utilization')
+    box = line.bounding_box()
+    assert box is not None and box["width"] > 40 and box["height"] > 5, box
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    if os.environ.get("HOMESEC_GPU_CARD_SHOT"):
+        page.locator("#gpu").screenshot(path=os.environ["HOMESEC_GPU_CARD_SHOT"])
