@@ -10,6 +10,7 @@ from django.utils.html import format_html_join
 
 from homesec.core.admin import ReadOnlyAdmin
 from monitoring.models import AuditEntry, CleanupRun
+from monitoring.retention import bytes_label
 
 
 class NoDeleteAdmin(ReadOnlyAdmin):
@@ -40,7 +41,7 @@ class CleanupRunAdmin(NoDeleteAdmin):
 
     @admin.display(description="freed", ordering="bytes_freed")
     def freed(self, run: CleanupRun) -> str:
-        return f"{run.bytes_freed / 1024**2:.1f} MB"
+        return bytes_label(run.bytes_freed)
 
     @admin.display(description="deleted (a dry run: would delete)")
     def deleted_list(self, run: CleanupRun) -> str:

@@ -516,6 +516,14 @@ def bytes_to_free() -> int:
     return max(over, under, 0)
 
 
+def bytes_label(n: int) -> str:
+    """Bytes for people: 1.4 GB, 310.2 MB, 12.0 KB."""
+    for unit, size in (("GB", GB), ("MB", MB), ("KB", 1024)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} bytes"
+
+
 # --- Starting, running and scheduling ------------------------------------------------------
 
 

@@ -409,3 +409,21 @@ def test_a_run_past_its_time_limit_stops_between_batches_and_says_so(settings):
     run = cleanup_run(now=NOW, time_limit_s=1e-9)
     assert run.status == "done" and run.kept == {"stopped at the time limit": 1}
     assert Event.objects.count() == 1  # the next run goes on
+
+
+def test_the_console_shows_runs_and_the_audit_log_and_nobody_changes_them(settings, admin_client):
+    event(settings, 40)
+    run = cleanup_run(now=NOW)
+    listed = admin_client.get("/admin/monitoring/cleanuprun/").content.decode()
+    assert "command" in listed and "1.2 KB" in listed
+    detail = admin_client.get(f"/admin/monitoring/cleanuprun/{run.pk}/change/").content.decode()
+    assert "events.Event: 1" in detail and "Kept, and why" in detail
+    entry = AuditEntry.objects.get(action="cleanup.run")
+    found = admin_client.get("/admin/monitoring/auditentry/", {"q": f"cleanup run {run.pk}", "action": "cleanup.run"})
+    assert f"cleanup run {run.pk}" in found.content.decode()
+    for model, pk in (("auditentry", entry.pk), ("cleanuprun", run.pk)):
+        assert admin_client.get(f"/admin/monitoring/{model}/add/").status_code == 403
+        assert admin_client.post(f"/admin/monitoring/{model}/{pk}/delete/", {"post": "yes"}).status_code == 403
+        admin_client.post(f"/admin/monitoring/{model}/{pk}/change/", {"target": "changed", "status": "failed"})
+    assert AuditEntry.objects.get(pk=entry.pk).target == f"cleanup run {run.pk}"
+    assert CleanupRun.objects.get(pk=run.pk).status == "done"

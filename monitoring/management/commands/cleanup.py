@@ -10,7 +10,7 @@ from django.core.management.base import CommandError
 
 from homesec.core.management.base import MaintenanceCommand
 from homesec.core.progress import Progress
-from monitoring.retention import CleanupBusy, cleanup_run
+from monitoring.retention import CleanupBusy, bytes_label, cleanup_run
 
 
 class Command(MaintenanceCommand):
@@ -54,7 +54,7 @@ event's younger than HOMESEC_KEEP_IMPORTANT_DAYS. See docs/OPERATIONS.md.
         self.stdout.write(f"{verb}:" if run.deleted else f"{verb}: nothing")
         for kind, count in sorted(run.deleted.items()):
             self.stdout.write(f"  {kind}: {count}")
-        self.stdout.write(f"{'Would free' if dry_run else 'Freed'} {run.bytes_freed / 1024**2:.1f} MB")
+        self.stdout.write(f"{'Would free' if dry_run else 'Freed'} {bytes_label(run.bytes_freed)}")
         for reason, count in sorted(run.kept.items()):
             self.stdout.write(f"Kept ({reason}): {count}")
 
