@@ -9,7 +9,8 @@ from typing import Any
 from django.core.management.base import CommandError
 
 from homesec.core.management.base import MaintenanceCommand
-from monitoring.backup import BackupError, backup_restore
+from monitoring.backup import BackupError
+from monitoring.restore import backup_restore
 
 
 class Command(MaintenanceCommand):
