@@ -93,7 +93,9 @@ def notification_send(*, notification_id: int, now: datetime | None = None) -> s
     except DeliveryError as exc:
         outcome = _failed_attempt(notification, exc, _ms(started), now)
     except Exception as exc:  # noqa: BLE001 - a surprise is recorded and retried like an outage
-        logger.exception("notification %s via %s failed unexpectedly", notification.pk, channel.name)
+        logger.exception(
+            "notification %s via %s failed unexpectedly", notification.pk, channel.name, extra=_log_ids(notification)
+        )
         outcome = _failed_attempt(notification, TransientError(f"{exc.__class__.__name__}: {exc}"), _ms(started), now)
     else:
         outcome = _delivered(notification, _ms(started), now)
@@ -102,6 +104,12 @@ def notification_send(*, notification_id: int, now: datetime | None = None) -> s
     if notification.alert_id:
         alert_refresh_state(alert_id=notification.alert_id)
     return outcome
+
+
+def _log_ids(notification: Notification) -> dict[str, object]:
+    """The event and camera a notification's log line is about (a test has neither)."""
+    alert = notification.alert
+    return {"event": alert.event_id, "camera": alert.camera_id} if alert is not None else {}
 
 
 def _ms(started: float) -> float:
@@ -165,7 +173,7 @@ def _failed_attempt(notification: Notification, exc: DeliveryError, latency: flo
         if notification.channel.enabled:
             reason = f"{error} (notification {notification.pk}, {timezone.localtime(now):%Y-%m-%d %H:%M})"
             Channel.objects.filter(pk=notification.channel_id).update(enabled=False, disabled_reason=reason[:500])
-            logger.warning("channel %s disabled: %s", notification.channel.name, error)
+            logger.warning("channel %s disabled: %s", notification.channel.name, error, extra=_log_ids(notification))
         return _give_up(notification, error, latency)
     if isinstance(exc, TransientError) and exc.status_code == 429:
         wait = exc.retry_after if exc.retry_after is not None else backoff_delay(notification.deferrals + 1)

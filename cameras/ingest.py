@@ -319,7 +319,11 @@ def _give_up(row: Ingest, error: str) -> None:
             attempts=row.attempts,
         )
         _count(Ingest.Status.FAILED, [row])
-    logger.error("ingest %s (%s) failed after %d tries: %s", row.pk, row.path, row.attempts, error)
+    logger.error(
+        "ingest %s (%s) failed after %d tries: %s",
+        *(row.pk, row.path, row.attempts, error),
+        extra={"ingest": row.pk, "camera": row.camera_id},
+    )
 
 
 def _retry_or_fail(row: Ingest, exc: Exception) -> str:
@@ -333,7 +337,11 @@ def _retry_or_fail(row: Ingest, exc: Exception) -> str:
         reason=f"retrying: {error}"[:500],
         next_attempt_at=timezone.now() + timedelta(seconds=delay),
     )
-    logger.warning("ingest %s (%s) failed (%s); retry in %.1f s", row.pk, row.path, error, delay)
+    logger.warning(
+        "ingest %s (%s) failed (%s); retry in %.1f s",
+        *(row.pk, row.path, error, delay),
+        extra={"ingest": row.pk, "camera": row.camera_id},
+    )
     return "retry"
 
 

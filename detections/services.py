@@ -299,7 +299,11 @@ def _dead(run: DetectionRun, error: str, attempts: int | None = None) -> str:
     ):
         return "not due"
     dead_letter_record(key=f"detect:{run.pk}", task=REPLAY_TASK, payload={"run_ids": [run.pk]}, error=error)
-    logger.warning("detection of %s failed for good: %s", run.ingest.path, error)
+    logger.warning(
+        "detection of %s failed for good: %s",
+        *(run.ingest.path, error),
+        extra={"ingest": run.ingest_id, "camera": run.ingest.camera_id},
+    )
     return "failed"
 
 

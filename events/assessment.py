@@ -412,7 +412,9 @@ def _take_back(event: Event, now: datetime) -> int:
                 fields["provenance"]["llm_error"] = worker_died(tries)
             _store(locked, fields, final=locked.status == Event.Status.CLOSED, now=now)
         Event.objects.filter(pk=event.pk).update(assess_deadline_at=None)
-    logger.error("assessment of event %s: %s", event.pk, worker_died(tries))
+    logger.error(
+        "assessment of event %s: %s", event.pk, worker_died(tries), extra={"event": event.pk, "camera": event.camera_id}
+    )
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import logging
 import re
 import uuid
 from collections.abc import Callable
@@ -40,6 +41,7 @@ class LoginRequiredEverywhereMiddleware:
         return redirect_to_login(request.get_full_path())
 
 
+access_log = logging.getLogger("homesec.access")
 # An id a proxy or client sent is kept only if it is short and plain: it goes into every log
 # line of the request, and a made-up one must not break a line or forge a field.
 _GIVEN_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -73,4 +75,9 @@ class RequestIdMiddleware:
         finally:
             _current_request.reset(token)
         response["X-Request-ID"] = request_id
+        if settings.ACCESS_LOG and settings.LOG_FORMAT == "json":
+            # The path only: a query may carry a signed link's token.
+            access_log.info(
+                "%s %s %s", request.method, request.path, response.status_code, extra={"request_id": request_id}
+            )
         return response

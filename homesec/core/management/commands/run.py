@@ -17,7 +17,8 @@ from homesec.core.supervisor import ProcessSpec, exec_supervisor
 def daphne_args() -> list[str]:
     # No --proxy-headers: daphne would believe X-Forwarded-For from any client, which would
     # defeat the sign-in lock-out; homesec.core.net believes only HOMESEC_TRUSTED_PROXIES.
-    verbosity = ["-v", "1" if settings.ACCESS_LOG else "0"]
+    # daphne's access log is plain text: with JSON logs the request middleware writes it.
+    verbosity = ["-v", "1" if settings.ACCESS_LOG and settings.LOG_FORMAT == "text" else "0"]
     if not settings.TLS_CERT:
         return ["-b", settings.BIND, "-p", str(settings.PORT), *verbosity]
     from twisted.internet.endpoints import quoteStringArgument
