@@ -98,6 +98,17 @@ def camera_change(w: World) -> None:
     w.ok(w.api.patch(f"/api/cameras/{w.camera.pk}/", {"offline_after_min": 30}, format="json"))
 
 
+def camera_change_in_the_console(w: World) -> None:
+    """The console saves a camera itself, a zone added on its page with it."""
+    camera = w.camera
+    form = {"name": "Porch East", "enabled": "on", "time_zone": camera.time_zone, "filters": json.dumps(camera.filters)}
+    form |= {"zones-TOTAL_FORMS": "1", "zones-INITIAL_FORMS": "0", "zones-MIN_NUM_FORMS": "0"}
+    zone = {"name": "gate", "kind": "entry", "polygon": json.dumps(TRIANGLE), "enabled": "on", "camera": camera.pk}
+    form |= {f"zones-0-{name}": value for name, value in zone.items()}
+    response = w.ok(w.browser.post(f"/admin/cameras/camera/{camera.pk}/change/", form))
+    assert response.status_code == 302, response.context["errors"] if response.context else response
+
+
 def zone_create(w: World) -> None:
     w.ok(w.api.post(f"/api/cameras/{w.camera.pk}/zones/", {"name": "gate", "polygon": TRIANGLE}, format="json"))
 
@@ -209,6 +220,8 @@ CASES = [
     Case(camera_create, "camera.create", target="back_yard", detail={"name": "Back Yard"}),
     Case(camera_ftp_password, "camera.ftp_password", target="porch", detail={"password": "set"}),
     Case(camera_change, "camera.change", target="porch", detail={"offline_after_min": 30}),
+    Case(camera_change_in_the_console, "camera.change", target="Porch East", detail={"name": "Porch East"}),
+    Case(camera_change_in_the_console, "zone.create", target="gate", detail={"name": "gate", "kind": "entry"}),
     Case(zone_create, "zone.create", target="gate", detail={"name": "gate", "polygon": TRIANGLE}),
     Case(zone_create_in_the_console, "zone.create", target="gate", detail={"name": "gate", "kind": "entry"}),
     Case(zone_change, "zone.change", target="gate", detail={"enabled": False}),
@@ -230,7 +243,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda case: case.do.__name__)
+@pytest.mark.parametrize("case", CASES, ids=lambda case: f"{case.do.__name__}:{case.action}")
 def test_each_action_leaves_one_entry_saying_who_what_and_from_where(case, admin_user, root):
     world = World(admin_user)
     case.do(world)
