@@ -1,5 +1,6 @@
 """The System page's GPU card (templates/monitoring/_gpu_card.html): each device's newest
-reading and a 24-hour sparkline drawn here as SVG paths, so the card needs no script."""
+reading and a 24-hour sparkline drawn here as SVG paths, which static/homesec/gpu.js
+replaces with a uPlot chart (axes, values on hover) where scripts run."""
 
 from __future__ import annotations
 
@@ -48,4 +49,12 @@ def gpu_card() -> dict[str, Any]:
                 "memory_path": _path(past.get("memory_used_bytes", []), total or 0),
             }
         )
-    return {"gpu": report, "devices": devices, "width": WIDTH, "height": HEIGHT}
+    # What gpu.js draws with uPlot in place of the sparklines: only the two series shown.
+    chart = {
+        "t": report["history"]["t"],
+        "devices": [
+            {key: device[key] for key in ("index", "utilization_pct", "memory_used_bytes")}
+            for device in report["history"]["devices"]
+        ],
+    }
+    return {"gpu": report, "devices": devices, "chart": chart, "width": WIDTH, "height": HEIGHT}

@@ -432,7 +432,7 @@ def test_the_watcher_samples_every_second_and_says_no_gpu_once(tmp_path, spawn):
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_the_card_draws_its_day_and_fits_a_phone(live_server, page, viewer):
+def test_the_card_charts_its_day_with_uplot_and_fits_a_phone(live_server, page, viewer):
     from django.test import Client
 
     now = timezone.now()
@@ -448,9 +448,11 @@ def test_the_card_draws_its_day_and_fits_a_phone(live_server, page, viewer):
     )
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(live_server.url + "/system/")
-    line = page.locator('[data-gpu="0"] path.gpu-utilization')
-    box = line.bounding_box()
-    assert box is not None and box["width"] > 40 and box["height"] > 5, box
+    canvas = page.locator('[data-gpu="0"] .gpu-chart .uplot canvas')
+    canvas.wait_for()  # uPlot took the sparkline's place
+    assert 200 <= canvas.evaluate("c => c.getBoundingClientRect().width") <= 390
+    assert page.locator('[data-gpu="1"] .gpu-chart .uplot canvas').count() == 1
+    assert page.locator(".gpu-chart svg").count() == 0
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     if os.environ.get("HOMESEC_GPU_CARD_SHOT"):
         page.locator("#gpu").screenshot(path=os.environ["HOMESEC_GPU_CARD_SHOT"])
