@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -68,6 +69,20 @@ READ_ROWS = [
 ]
 
 
+@contextmanager
+def fresh_database():
+    """A new, empty PostgreSQL database beside the test database; its URL."""
+    name = f"restore_{uuid.uuid4().hex[:8]}"
+    admin_url = database_url_for_tests()
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    try:
+        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 def read_rows(cursor) -> tuple:
     results = []
     for query in READ_ROWS:
@@ -110,12 +125,7 @@ def test_a_backup_during_a_burst_of_uploads_restores_every_file_its_rows_name(tm
     assert manifest["database"] == "postgresql" and manifest["counts"]["detections"] >= 5
 
     # A fresh install: an empty database and data folder, no secret key given.
-    name = f"restore_{uuid.uuid4().hex[:8]}"
-    admin_url = database_url_for_tests()
-    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    try:
+    with fresh_database() as url:
         fresh = tmp_path / "restored"
         restore_env = process_env(fresh, DATABASE_URL=url, HOMESEC_SECRET_KEY="<unset>")
         manage("restore", str(tmp_path / "backup"), "--no-progress", env=restore_env, timeout=120)
@@ -125,9 +135,21 @@ def test_a_backup_during_a_burst_of_uploads_restores_every_file_its_rows_name(tm
         # The uploads kept their mtimes: the watcher's scan takes none of them again.
         assert "0 file(s) not in the ingest index" in manage("rescan", "--dry-run", env=restore_env)
         assert "the database already holds data" in manage_fails("restore", str(tmp_path / "backup"), env=restore_env)
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def test_a_postgresql_backup_restores_into_a_migrated_empty_database(tmp_path):
+    from cameras.models import Camera
+
+    Camera.objects.create(id="porch", name="Porch", folder="porch")
+    env = process_env(tmp_path / "live", DATABASE_URL=database_url_for_tests())
+    manage("backup", str(tmp_path / "backup"), env=env, timeout=120)
+    with fresh_database() as url:
+        restore_env = process_env(tmp_path / "restored", DATABASE_URL=url)
+        manage("migrate", env=restore_env, timeout=120)  # what `manage.py run` would have done
+        manage("restore", str(tmp_path / "backup"), env=restore_env, timeout=120)
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT id FROM cameras_camera").fetchall() == [("porch",)]
+            assert conn.execute("SELECT action FROM monitoring_auditentry").fetchall() == [("restore",)]
 
 
 def test_a_sqlite_backup_restores_and_a_restore_refuses_an_install_that_is_not_empty(tmp_path, spawn):
