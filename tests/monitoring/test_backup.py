@@ -14,6 +14,7 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 
@@ -25,7 +26,9 @@ from tests.support.processes import (
     manage,
     pipeline_env,
     process_env,
+    start_daphne,
     start_manage,
+    wait_answers,
     wait_for,
 )
 
@@ -186,6 +189,13 @@ def test_a_sqlite_backup_restores_and_a_restore_refuses_an_install_that_is_not_e
     manage("restore", str(tmp_path / "backup"), env=restore_env, timeout=120)
     with sqlite3.connect(fresh / "homesec.sqlite3") as db:
         check_restored(read_rows(db.cursor()), fresh, manifest)
+    # The restored copy starts and shows the same events.
+    manage("ensure_admin", env=restore_env)
+    key = manage("create_api_token", "admin", env=restore_env).strip()
+    web, base = start_daphne(spawn, restore_env)
+    wait_answers(f"{base}/health", web)
+    events = httpx.get(f"{base}/api/events/?count=true", headers={"Authorization": f"Bearer {key}"}, timeout=10).json()
+    assert events["count"] == manifest["counts"]["events"] > 0
     assert "the database already holds data" in manage_fails("restore", str(tmp_path / "backup"), env=restore_env)
 
     # An empty database, but a data folder with media in it: refused, and nothing written.
