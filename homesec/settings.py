@@ -635,19 +635,32 @@ METRIC_COLLECTORS = [
     "monitoring.collectors.queue_metric_families",
     "monitoring.collectors.event_metric_families",
     "monitoring.gpu.gpu_metric_families",
+    "monitoring.backup.backup_metric_families",
 ]
-# django-prometheus: request and database metrics, counted in the process that did the
-# work and exposed by the web process that answers the scrape (see the README's Metrics).
+# django-prometheus: request and database metrics, counted in memory by the process and
+# exposed by the web process that answers the scrape (see the README's Metrics). Its database
+# wrapper only in the web process: the workers' counts would be seen by nobody, and with it a
+# worker started again after a SIGKILL took no task (tests/monitoring/test_metrics_pipeline.py).
 INSTALLED_APPS.append("django_prometheus")
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     *MIDDLEWARE,
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
-DATABASES["default"]["ENGINE"] = {
-    "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
-    "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
-}.get(DATABASES["default"]["ENGINE"], DATABASES["default"]["ENGINE"])
+if process_role() == "web":
+    DATABASES["default"]["ENGINE"] = {
+        "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
+        "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
+    }.get(DATABASES["default"]["ENGINE"], DATABASES["default"]["ENGINE"])
+
+# --- I18N, static -----------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_time_zone("HOMESEC_TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
 
 # --- Logging: text (stderr) or one JSON object per line (stdout); secrets taken out of every
 # line by the formatter (homesec/core/logging.py) -------

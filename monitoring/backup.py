@@ -59,6 +59,7 @@ from homesec.core.progress import Progress
 from homesec.core.tasks import lane_of
 from homesec.env import env_str
 from monitoring.audit import audit_record
+from monitoring.metrics import GAUGE, Family
 
 logger = logging.getLogger(__name__)
 
@@ -331,6 +332,12 @@ def _scheduled(folder: Path) -> list[tuple[datetime, Path]]:
     return sorted(found, reverse=True)
 
 
+def _due(folder: Path) -> bool:
+    """The newest scheduled backup is HOMESEC_BACKUP_EVERY_H old, or there is none."""
+    newest = _scheduled(folder) if folder.is_dir() else []
+    return not newest or datetime.now(UTC) - newest[0][0] >= timedelta(hours=settings.BACKUP_EVERY_H)
+
+
 def backup_due_check() -> None:
     """A clock job: when the newest scheduled backup is a day old (HOMESEC_BACKUP_EVERY_H),
     send one to the slow lane. It looks at most once a minute (the clock ticks every few
@@ -341,9 +348,7 @@ def backup_due_check() -> None:
     if folder is None or time.monotonic() < _next_look:
         return
     _next_look = time.monotonic() + 60
-    now = datetime.now(UTC)
-    newest = _scheduled(folder) if folder.is_dir() else []
-    if newest and now - newest[0][0] < timedelta(hours=settings.BACKUP_EVERY_H):
+    if not _due(folder):
         return
     requested = folder / ".requested"
     if requested.exists() and time.time() - requested.stat().st_mtime < settings.BACKUP_TIMEOUT_S:
@@ -374,13 +379,18 @@ def _only_one(folder: Path) -> Iterator[bool]:
 
 def backup_scheduled() -> str:
     """The slow lane's task: one backup into HOMESEC_BACKUP_DIR, then only the newest
-    HOMESEC_BACKUP_KEEP kept. Never two at once (a lock on the folder)."""
+    HOMESEC_BACKUP_KEEP kept. Never two at once (a lock on the folder), and none while the
+    newest is younger than HOMESEC_BACKUP_EVERY_H: the database broker hands a task that runs
+    longer than its lane's retry time to a worker again, and that copy then changes nothing."""
     folder = settings.BACKUP_DIR
     if folder is None:
         return "no HOMESEC_BACKUP_DIR"
     with _only_one(folder) as mine:
         if not mine:
             return "a backup is running already"
+        if not _due(folder):
+            (folder / ".requested").unlink(missing_ok=True)
+            return "not due"
         for path in folder.glob(f"{SCHEDULED_PREFIX}*"):
             if path.is_dir() and not (path / MANIFEST).exists():
                 shutil.rmtree(path, ignore_errors=True)  # unfinished: its process died
@@ -414,3 +424,21 @@ def backup_summary(manifest: dict[str, Any]) -> dict[str, Any]:
 def backup_audit(*, dest: Path, manifest: dict[str, Any], actor_name: str = "") -> None:
     actor_name = actor_name or command_actor()
     audit_record(action="backup", actor_name=actor_name, target=str(dest), detail=backup_summary(manifest))
+
+
+def backup_metric_families() -> list[Family]:
+    """For /metrics (a METRIC_COLLECTORS entry), with HOMESEC_BACKUP_DIR set: when the newest
+    scheduled backup finished and how many are kept, so an alert can fire on backups that
+    stopped happening (`time() - homesec_backup_last_success_timestamp_seconds > 2 * 86400`)."""
+    folder = settings.BACKUP_DIR
+    if folder is None:
+        return []
+    kept = _scheduled(folder) if folder.is_dir() else []
+    families: list[Family] = [
+        ("homesec_backups", GAUGE, "Scheduled backups kept in HOMESEC_BACKUP_DIR.", [({}, float(len(kept)))])
+    ]
+    if kept:
+        finished = (kept[0][1] / MANIFEST).stat().st_mtime
+        help_text = "When the newest scheduled backup was finished (Unix time)."
+        families.append(("homesec_backup_last_success_timestamp_seconds", GAUGE, help_text, [({}, finished)]))
+    return families

@@ -270,7 +270,9 @@ def test_scheduled_backups_keep_the_newest_link_unchanged_files_and_never_run_tw
     (backup_dir / "homesec-20261206-030000").mkdir()  # unfinished: its process died
 
     first = Path(backup_scheduled())
+    assert backup_scheduled() == "not due"  # a second delivery of the same task
     second_name = first.name
+    settings.BACKUP_EVERY_H = 0.0001
     time.sleep(1.1)  # a backup's folder is named to the second
     second = Path(backup_scheduled())
     assert sorted(p.name for p in backup_dir.glob("homesec-*")) == sorted([second_name, second.name])
@@ -280,3 +282,17 @@ def test_scheduled_backups_keep_the_newest_link_unchanged_files_and_never_run_tw
 
     with _only_one(backup_dir):
         assert backup_scheduled() == "a backup is running already"
+
+
+@pytest.mark.django_db
+def test_metrics_tell_when_the_last_scheduled_backup_finished(backup_dir):
+    from monitoring.backup import backup_metric_families, backup_scheduled
+
+    assert backup_metric_families() == [
+        ("homesec_backups", "gauge", "Scheduled backups kept in HOMESEC_BACKUP_DIR.", [({}, 0.0)])
+    ]
+    before = time.time()
+    backup_scheduled()
+    families = {name: samples for name, _kind, _help, samples in backup_metric_families()}
+    assert families["homesec_backups"] == [({}, 1.0)]
+    assert before - 1 <= families["homesec_backup_last_success_timestamp_seconds"][0][1] <= time.time()
