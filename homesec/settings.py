@@ -16,7 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from detections.backends import DETECTORS
 from homesec.core.files import make_folders, private_file, private_umask, sqlite_private
-from homesec.core.logging import logging_config
+from homesec.core.logging import logging_config, process_role
 from homesec.core.net import trusted_proxies_parse
 from homesec.env import (
     database_from_url,
@@ -608,15 +608,6 @@ else:
             "OPTIONS": {"MAX_ENTRIES": 10_000},
         }
     }
-
-# --- I18N, static -----------------------------------------------------------------
-LANGUAGE_CODE = "en-us"
-TIME_ZONE = env_time_zone("HOMESEC_TIME_ZONE", "UTC")
-USE_I18N = True
-USE_TZ = True
-STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
-STATICFILES_DIRS = [BASE_DIR / "static"]
 
 # --- Metrics (/metrics, monitoring/metrics.py) -----------------------------------
 # Prometheus scrapes /metrics with this token (`Authorization: Bearer <token>`); unset, the
