@@ -227,6 +227,19 @@ def backup_create(*, dest: Path, link_dest: Path | None = None, progress: bool =
     if dest.exists() and any(dest.iterdir()):
         raise BackupError(f"{dest} is not empty: a backup goes into a new or empty folder")
     dest.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        return _write_backup(dest, link_dest, progress)
+    except BaseException:
+        # Half a backup (no manifest) is no backup: what was written goes, the folder stays.
+        for path in list(dest.iterdir()):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        raise
+
+
+def _write_backup(dest: Path, link_dest: Path | None, progress: bool) -> dict[str, Any]:
     kind = connection.vendor
     database_file = SQLITE_FILE if kind == "sqlite" else PG_FILE
     snapshot = _snapshot_sqlite(dest) if kind == "sqlite" else _snapshot_postgresql(dest)

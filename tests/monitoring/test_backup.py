@@ -296,3 +296,18 @@ def test_metrics_tell_when_the_last_scheduled_backup_finished(backup_dir):
     families = {name: samples for name, _kind, _help, samples in backup_metric_families()}
     assert families["homesec_backups"] == [({}, 1.0)]
     assert before - 1 <= families["homesec_backup_last_success_timestamp_seconds"][0][1] <= time.time()
+
+
+@pytest.mark.django_db
+def test_a_backup_that_fails_leaves_nothing_and_says_why(settings, tmp_path):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("pg_dump is PostgreSQL's")
+    settings.PG_BIN = str(tmp_path / "bin")  # no pg_dump there
+    dest = tmp_path / "backup"
+    with pytest.raises(CommandError, match="pg_dump not found"):
+        call_command("backup", str(dest), "--no-progress")
+    assert list(dest.iterdir()) == []
