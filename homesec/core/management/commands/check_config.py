@@ -158,9 +158,9 @@ core.W101-core.W104); `manage.py check` runs those alone.
     def _backups(self) -> list[str]:
         problems = []
         folder = settings.BACKUP_DIR
-        if folder is not None:
-            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            problems += [p for p in [_writable(folder)] if p]
+        if folder is not None:  # the first backup makes it, where it is not there yet
+            existing = next(path for path in (folder, *folder.parents) if path.exists())
+            problems += [p for p in [_writable(existing)] if p]
         if connection.vendor == "postgresql":
             problems += self._pg_dump_version()
         return problems
