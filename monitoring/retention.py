@@ -102,6 +102,9 @@ class _OutOfTime(Exception):
 
 
 # --- Selections: each in terms of the ones before it ---------------------------------------
+# `applied`: the earlier passes are done (a real run), so a simpler query selects the same
+# rows (a detection in no event, rather than in no event that stays). A dry run, which
+# changes nothing, needs the full one.
 
 
 def _days(name: str, now: datetime) -> datetime:
@@ -125,8 +128,10 @@ def events_expired(now: datetime) -> QuerySet[Event]:
     ).exclude(_important(now))
 
 
-def detections_expired(now: datetime) -> QuerySet[Detection]:
-    held = Links.objects.filter(detection_id=OuterRef("pk")).exclude(event_id__in=events_expired(now).values("pk"))
+def detections_expired(now: datetime, applied: bool = False) -> QuerySet[Detection]:
+    held = Links.objects.filter(detection_id=OuterRef("pk"))
+    if not applied:
+        held = held.exclude(event_id__in=events_expired(now).values("pk"))
     return (
         Detection.objects.filter(created_at__lt=_days("RETAIN_EVENTS_DAYS", now))
         .exclude(Exists(held))
@@ -134,22 +139,22 @@ def detections_expired(now: datetime) -> QuerySet[Detection]:
     )
 
 
-def alerts_expired(now: datetime) -> QuerySet[Alert]:
+def alerts_expired(now: datetime, applied: bool = False) -> QuerySet[Alert]:
     """Handled or delivered alerts of the events' age, whose event goes (or went)."""
+    event_gone = Q(event__isnull=True) if applied else Q(event__isnull=True) | Q(event__in=events_expired(now))
     return (
-        Alert.objects.filter(created_at__lt=_days("RETAIN_EVENTS_DAYS", now))
-        .filter(Q(event__isnull=True) | Q(event__in=events_expired(now).values("pk")))
+        Alert.objects.filter(event_gone, created_at__lt=_days("RETAIN_EVENTS_DAYS", now))
         .exclude(state=Alert.State.PENDING)
         .exclude(Exists(Notification.objects.filter(alert_id=OuterRef("pk"), status__in=UNSENT)))
     )
 
 
-def notifications_expired(now: datetime) -> QuerySet[Notification]:
+def notifications_expired(now: datetime, applied: bool = False) -> QuerySet[Notification]:
     # Those of expiring alerts go with their alert (so a dry run counts each once).
     return (
         Notification.objects.filter(created_at__lt=_days("RETAIN_DELIVERIES_DAYS", now))
         .exclude(status__in=UNSENT)
-        .exclude(alert_id__in=alerts_expired(now).values("pk"))
+        .exclude(alert_id__in=alerts_expired(now, applied).values("pk"))
     )
 
 
@@ -162,28 +167,31 @@ def _ingest_in_flight() -> Q:
     )
 
 
-def _without_kept_detections(ingests: QuerySet[Ingest], now: datetime) -> QuerySet[Ingest]:
-    kept = Detection.objects.filter(ingest_id=OuterRef("pk")).exclude(pk__in=detections_expired(now).values("pk"))
+def _without_kept_detections(ingests: QuerySet[Ingest], now: datetime, applied: bool) -> QuerySet[Ingest]:
+    kept = Detection.objects.filter(ingest_id=OuterRef("pk"))
+    if not applied:
+        kept = kept.exclude(pk__in=detections_expired(now).values("pk"))
     return ingests.exclude(Exists(kept)).exclude(_ingest_in_flight())
 
 
-def ingest_rows_expired(now: datetime) -> QuerySet[Ingest]:
+def ingest_rows_expired(now: datetime, applied: bool = False) -> QuerySet[Ingest]:
     """Rows that may go once their file is seen gone (checked on disk, row by row)."""
     refused = Q(status__in=REFUSED, arrived_at__lt=_days("RETAIN_REFUSED_DAYS", now))
-    return _without_kept_detections(Ingest.objects.filter(Q(status=S.DELETED) | refused), now)
+    return _without_kept_detections(Ingest.objects.filter(Q(status=S.DELETED) | refused), now, applied)
 
 
-def uploads_expired(now: datetime) -> QuerySet[Ingest]:
+def uploads_expired(now: datetime, applied: bool = False) -> QuerySet[Ingest]:
     old = Ingest.objects.filter(status__in=MEDIA_PRESENT, arrived_at__lt=_days("RETAIN_EVENTS_DAYS", now))
-    return _without_kept_detections(old, now)
+    return _without_kept_detections(old, now, applied)
 
 
 def budget_candidates(now: datetime) -> QuerySet[Ingest]:
-    """Uploads with media, oldest first, each with why it must stay (if it must)."""
+    """Uploads with media, oldest first, each with why it must stay (if it must). (A dry
+    run passes over the ones its earlier passes took by their ids: a query made of theirs
+    would cost a pass over the table a page.)"""
     links = Links.objects.filter(detection__ingest_id=OuterRef("pk"))
     return (
         Ingest.objects.filter(status__in=MEDIA_PRESENT)
-        .exclude(pk__in=uploads_expired(now).values("pk"))
         .select_related("camera")
         .annotate(
             # Its own work, or a notification still to send (it may attach a thumbnail).
@@ -266,14 +274,17 @@ class _Cleanup:
     def __init__(
         self, run: CleanupRun, now: datetime, progress: ProgressFactory | None, time_limit_s: float | None
     ) -> None:
-        self.run, self.now, self.dry = run, now, run.dry_run
+        self.run, self.now, self.dry, self.applied = run, now, run.dry_run, not run.dry_run
         self.progress = None if run.dry_run else progress
         self.ends_at = timezone.now() + timedelta(seconds=time_limit_s) if time_limit_s else None
         self.deleted: Counter[str] = Counter()
         self.kept: Counter[str] = Counter()
         self.bytes_freed = 0
+        # Bytes the media's recorded size counted for uploads whose files had gone already
+        # (or could not be removed): they bring the budget's count down without freeing any.
+        self.recorded_gone = 0
         self.gone: set[Path] = set()  # removed in this run (or, in a dry run, would be)
-        self.rows_gone: set[int] = set()  # ingest rows deleted after a look at the disk (for a dry run's budget)
+        self.ingests_gone: set[int] = set()  # uploads taken by earlier passes (a dry run's budget passes over them)
 
     # Writes: in a transaction that a dry run rolls back.
 
@@ -340,20 +351,24 @@ class _Cleanup:
         old = Event.objects.filter(status=Event.Status.CLOSED, ended_at__lt=_days("RETAIN_EVENTS_DAYS", now))
         self.count_kept("event kept: unreviewed and important", old.filter(_important(now)).count())
         self.by_age("events", events_expired(now))
-        self.by_age("detections", detections_expired(now), _detection_pictures)
-        self.by_age("notifications", notifications_expired(now))
-        self.by_age("alerts", alerts_expired(now))
+        self.by_age("detections", detections_expired(now, self.applied), _detection_pictures)
+        self.by_age("notifications", notifications_expired(now, self.applied))
+        self.by_age("alerts", alerts_expired(now, self.applied))
         self.by_age("audit entries", AuditEntry.objects.filter(at__lt=_days("RETAIN_AUDIT_DAYS", now)))
         reports = CleanupRun.objects.filter(started_at__lt=_days("RETAIN_AUDIT_DAYS", now))
         self.by_age("run reports", reports.exclude(status=CleanupRun.Status.RUNNING))
 
     def ingest_rows(self) -> None:
-        for page in self.batches(ingest_rows_expired(self.now).select_related("camera"), "ingest rows"):
+        rows = ingest_rows_expired(self.now, self.applied)
+        for page in self.batches(rows.select_related("camera"), "ingest rows"):
             gone = [row.pk for row in page if _file_gone(row)]
             self.count_kept("ingest row kept: its file is still there", len(page) - len(gone))
             if gone:
-                self.rows_gone.update(gone)
-                self.write(partial(self.delete, ingest_rows_expired(self.now).filter(pk__in=gone)))
+                if self.dry:
+                    self.ingests_gone.update(gone)
+                self.write(partial(self.delete, rows.filter(pk__in=gone)))
+                # The media's recorded size counted these files (rejected, duplicate) too.
+                self.recorded_gone += sum(row.size for row in page if row.pk in gone and row.status in MEDIA_PRESENT)
 
     def count_kept(self, reason: str, n: int) -> None:
         if n:
@@ -362,6 +377,7 @@ class _Cleanup:
     def media_go(self, rows: list[Ingest], files: list[Path], reason: str, kind: str) -> None:
         """The uploads' media go; their rows stay, marked deleted, while detections need them."""
         ids = [row.pk for row in rows]
+        uploads = {path: row.size for row in rows if (path := _upload_file(row))}
 
         def work() -> None:
             marked = Ingest.objects.filter(pk__in=ids, status__in=MEDIA_PRESENT).update(
@@ -373,22 +389,30 @@ class _Cleanup:
             self.files_go("media files", files)
 
         self.write(work)
+        self.recorded_gone += sum(size for path, size in uploads.items() if path not in self.gone)
+
+    @property
+    def lowered(self) -> int:
+        """How far the media's size (as bytes_to_free counted it) has come down in this run."""
+        return self.bytes_freed + self.recorded_gone
 
     def uploads(self) -> None:
         reason = f"removed by retention: older than {settings.RETAIN_EVENTS_DAYS:g} days"
-        for page in self.batches(uploads_expired(self.now).select_related("camera"), "old uploads"):
+        for page in self.batches(uploads_expired(self.now, self.applied).select_related("camera"), "old uploads"):
             files = [path for paths in _ingest_media(page).values() for path in paths]
             self.media_go(page, files, reason, "uploads removed (age)")
+            if self.dry:  # a real run's budget finds them marked deleted
+                self.ingests_gone.update(row.pk for row in page)
 
     def budget(self, need: int) -> None:
         """Free what is over the budget or under the floor (`need` bytes, counted from the
         run's start, the age passes included): the oldest uploads' media first."""
-        if self.bytes_freed >= need:
+        if self.lowered >= need:
             return
-        bar = self.progress(math.ceil((need - self.bytes_freed) / MB), "budget (MB)") if self.progress else None
+        bar = self.progress(math.ceil((need - self.lowered) / MB), "budget (MB)") if self.progress else None
         reason = "removed by retention: over the media budget or under the free-space floor"
         last: tuple[datetime, int] | None = None
-        while self.bytes_freed < need:
+        while self.lowered < need:
             rows = budget_candidates(self.now)
             if last:
                 rows = rows.filter(Q(arrived_at__gt=last[0]) | Q(arrived_at=last[0], pk__gt=last[1]))
@@ -396,10 +420,10 @@ class _Cleanup:
             if not page:
                 break
             media = _ingest_media(page)
-            chosen, files, expected, before = [], [], self.bytes_freed, self.bytes_freed
+            chosen, files, expected, before = [], [], self.lowered, self.lowered
             for row in page:
                 last = (row.arrived_at, row.pk)
-                if row.pk in self.rows_gone:
+                if row.pk in self.ingests_gone:
                     continue
                 why = "in flight" if row.in_flight else "an open event" if row.open_event else ""
                 why = why or ("an unreviewed important event" if row.important else "")
@@ -408,18 +432,20 @@ class _Cleanup:
                     continue
                 chosen.append(row)
                 files += media[row.pk]
-                expected += sum(_size(path) or 0 for path in media[row.pk] if path not in self.gone)
+                upload = _upload_file(row)
+                others = [path for path in media[row.pk] if path != upload and path not in self.gone]
+                expected += row.size + sum(_size(path) or 0 for path in others)
                 if expected >= need:
                     break
             if chosen:
                 self.media_go(chosen, files, reason, "uploads removed (budget)")
             if bar:
-                bar.advance(min(math.ceil((self.bytes_freed - before) / MB), bar.total - bar.done))
+                bar.advance(min(math.ceil((self.lowered - before) / MB), bar.total - bar.done))
         if bar:
             bar.close()
-        if self.bytes_freed < need:
+        if self.lowered < need:
             # Only protected media are left: they stay, and the household hears the disk is full.
-            short = need - self.bytes_freed
+            short = need - self.lowered
             self.kept["bytes still over the budget or floor"] = short
             if not self.dry:
                 _system_alert(

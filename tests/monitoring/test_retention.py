@@ -250,6 +250,14 @@ def test_the_budget_takes_the_oldest_first_and_stops_once_within(settings, data)
     }
 
 
+def test_an_upload_already_gone_from_the_disk_brings_the_count_down_so_no_more_goes(settings):
+    first, second = (files_of(settings, event(settings, days))[0] for days in (9, 8))
+    first.unlink()  # removed by hand: its recorded 1000 bytes still count until its row says so
+    settings.MEDIA_BUDGET_GB = 1400 / 1024**3  # 2000 recorded + 400 of pictures: 1000 over
+    run = cleanup_run(now=NOW)
+    assert second.exists() and run.deleted["uploads removed (budget)"] == 1 and run.bytes_freed == 200
+
+
 def test_the_free_space_floor_frees_media_too(settings, data):
     event(settings, 5)
     settings.MIN_FREE_GB = 10**6  # a petabyte: never free
