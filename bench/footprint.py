@@ -42,6 +42,8 @@ sys.path.insert(0, str(REPO))
 from tests.support.processes import free_port, wait_for  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
+# The order in which `worker --all-lanes --with-watcher` forks its children.
+LANES = ["worker", "alert-worker", "slow-worker", "watcher"]
 
 
 @dataclass
@@ -85,23 +87,36 @@ ROLES = (("daphne", "web"), ("watch_cameras", "watcher"), ("ftp_server", "ftp"))
 
 def roles(root: int, procs: dict[int, Sample]) -> dict[int, str]:
     """A name for each process: the supervisor's children by their command, a worker
-    cluster's processes by their place in it (django-q2 forks the sentinel, which forks its
-    workers first, then the monitor, then the pusher; a process it forks again later, after
-    one died, is "pool")."""
+    cluster's processes by their place in it. `worker --all-lanes` forks the lanes in the
+    order of homesec.core.management.commands.worker.LANES; django-q2 forks the sentinel,
+    which forks its workers first, then the monitor, then the pusher (a process forked again
+    later, after one died, may be misnamed)."""
     names = {root: "supervisor (manage.py run)"}
-    for pid in sorted(p for p, s in procs.items() if s.ppid == root):
-        cmd = procs[pid].cmdline
-        role = next((name for key, name in ROLES if key in cmd), None)
-        if role is None:
-            found = re.search(r"--role (\S+)", cmd)
-            role = found[1] if found else "worker" if " worker" in cmd else cmd[-40:]
+
+    def children(pid: int) -> list[int]:
+        return sorted(p for p, s in procs.items() if s.ppid == pid)
+
+    def cluster(pid: int, role: str) -> None:
         names[pid] = role
-        for sentinel in [p for p, s in procs.items() if s.ppid == pid]:
+        for sentinel in children(pid):
             names[sentinel] = f"{role} › sentinel"
-            pool = sorted(p for p, s in procs.items() if s.ppid == sentinel)
+            pool = children(sentinel)
             kinds = [f"worker {n + 1}" for n in range(len(pool) - 2)] + ["monitor", "pusher"]
             for n, child in enumerate(pool):
                 names[child] = f"{role} › {kinds[n] if len(pool) >= 2 else 'pool'}"
+
+    for pid in children(root):
+        cmd = procs[pid].cmdline
+        role = next((name for key, name in ROLES if key in cmd), None)
+        if "--all-lanes" in cmd:
+            names[pid] = "workers (their parent)"
+            for lane, lane_role in zip(children(pid), LANES, strict=False):
+                cluster(lane, lane_role)
+        elif role is not None:
+            names[pid] = role
+        else:
+            found = re.search(r"--role (\S+)", cmd)
+            cluster(pid, found[1] if found else "worker")
     for pid in procs:
         names.setdefault(pid, f"{names.get(procs[pid].ppid, '?')} › child")
     return names

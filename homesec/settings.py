@@ -206,6 +206,10 @@ Q_CLUSTER: dict[str, Any] = {
     "max_attempts": 1,
     "ack_failures": True,
     "poll": 0.2,
+    # The sentinel's check of its workers (a task's timeout counted down, a dead worker
+    # replaced): every second, not django-q2's 0.5 s. A whole number, so it divides every
+    # timeout (they are whole seconds): the countdown must hit 0 exactly to end a task.
+    "guard_cycle": 1,
     "catch_up": False,
     "label": "Tasks",
     "save_limit": 1000,
@@ -221,7 +225,14 @@ _SLOW_TIMEOUT_S = env_int("HOMESEC_SLOW_TASK_TIMEOUT_S", 600, minimum=5)
 _ALERT_TIMEOUT_S = env_int("HOMESEC_ALERT_TASK_TIMEOUT_S", 60, minimum=5)
 Q_CLUSTER["ALT_CLUSTERS"] = {
     "slow": {
-        "workers": env_int("HOMESEC_SLOW_WORKERS", 2, minimum=1, maximum=64),
+        # Two with a language model (a model call beside a transcode), else one: without a
+        # model the lane only transcodes, and libx264 already takes every core for one clip.
+        "workers": env_int(
+            "HOMESEC_SLOW_WORKERS",
+            2 if env_str("HOMESEC_LLM_PROVIDERS") or env_str("HOMESEC_LLM_URL") else 1,
+            minimum=1,
+            maximum=64,
+        ),
         "timeout": _SLOW_TIMEOUT_S,
         "retry": _SLOW_TIMEOUT_S + 60,
     },
@@ -247,6 +258,11 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+    # The ORM broker woken by each queued task (homesec/core/broker.py): its own wait when
+    # the queue is empty replaces django-q2's poll, so a task is taken at once and an idle
+    # lane reads its table once a second instead of five times.
+    Q_CLUSTER["broker_class"] = "homesec.core.broker.WakingORM"
+    Q_CLUSTER["poll"] = 0
 
 if REDIS_URL:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}

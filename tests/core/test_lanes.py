@@ -6,6 +6,7 @@ import pytest
 from django.conf import settings
 
 from homesec.core.management.commands.run import process_specs
+from homesec.core.management.commands.worker import LANES
 from monitoring.selectors import process_roles
 
 ALERT_PATH = (
@@ -31,9 +32,10 @@ def test_every_lane_has_workers_that_homesec_starts_and_watches():
     lanes = set(settings.TASK_LANES.values())
     assert lanes <= set(settings.Q_CLUSTER["ALT_CLUSTERS"])
     started = [spec.argv for spec in process_specs()]
-    for lane in lanes:
-        assert any(argv[-4:-2] == ["--cluster", lane] for argv in started), started
-    assert {"worker", "slow-worker", "alert-worker"} <= set(process_roles())
+    assert any(argv[2:4] == ["worker", "--all-lanes"] for argv in started), started
+    assert lanes <= {lane for _, lane in LANES}  # what `worker --all-lanes` forks
+    # Every lane it forks has a heartbeat /ready watches.
+    assert {role for role, _ in LANES} <= set(process_roles())
 
 
 def test_each_lanes_stale_period_outlasts_its_longest_task():

@@ -42,10 +42,9 @@ def process_specs() -> list[ProcessSpec]:
     manage = str(settings.BASE_DIR / "manage.py")
     specs = [
         ProcessSpec("web", [python, "-m", "daphne", *daphne_args(), "homesec.asgi:application"]),
-        ProcessSpec("worker", [python, manage, "worker"]),
-        ProcessSpec("alert-worker", [python, manage, "worker", "--cluster", "alerts", "--role", "alert-worker"]),
-        ProcessSpec("slow-worker", [python, manage, "worker", "--cluster", "slow", "--role", "slow-worker"]),
-        ProcessSpec("watcher", [python, manage, "watch_cameras"]),
+        # Every lane (main, alerts, slow) and the watcher forked from one process that loads
+        # Django once (homesec/core/management/commands/worker.py).
+        ProcessSpec("workers", [python, manage, "worker", "--all-lanes", "--with-watcher"]),
     ]
     if settings.FTP_PORT:
         specs.append(ProcessSpec("ftp", [python, manage, "ftp_server"]))
