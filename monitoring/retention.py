@@ -501,9 +501,9 @@ def _detection_pictures(detections: list[Detection]) -> list[Path]:
 
 def _file_gone(ingest: Ingest) -> bool:
     """Its file version is no longer in the camera root (gone, or replaced by another)."""
-    path = _upload_file(ingest)
+    path = _within(settings.CAMERA_ROOT, ingest.path)
     if path is None:
-        return True
+        return False  # a path that cannot be checked: the row stays
     try:
         st = path.stat()
     except FileNotFoundError:
