@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 apt_ensure chromium chromium chromium-driver
 PATH="$PATH:/usr/sbin" apt_ensure mosquitto mosquitto   # the MQTT broker the alert tests publish to
+apt_ensure promtool prometheus   # promtool checks the /metrics page (tests/monitoring/test_metrics.py)
 export HOMESEC_TEST_REQUIRE_MOSQUITTO=1
 
 RUN=$(mktemp -d /tmp/homesec-test.XXXXXX); chmod 755 "$RUN"   # postgres must traverse it

@@ -19,7 +19,9 @@ _OURS = r"DATABASE_URL|REDIS_URL|LLM_PROVIDERS|LLM_URL|NOTIFY_\w*URL"
 # Settings (and, on a development server, environment variables) hidden by name.
 _HIDDEN_NAMES = re.compile(f"{SafeExceptionReporterFilter.hidden_settings.pattern}|{_OURS}", flags=re.IGNORECASE)
 # Settings whose values are hidden wherever else they appear, too.
-_SECRET_VALUE_NAMES = re.compile(rf"^(?:{_OURS}|SECRET_KEY|EMAIL_HOST_PASSWORD|NOTIFY_\w*(?:SECRET|TOKEN))$")
+_SECRET_VALUE_NAMES = re.compile(
+    rf"^(?:{_OURS}|SECRET_KEY|EMAIL_HOST_PASSWORD|METRICS_TOKEN|NOTIFY_\w*(?:SECRET|TOKEN))$"
+)
 # A URL with a password in it (scheme://user:password@host), under any name.
 _URL_WITH_PASSWORD = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]*:[^/\s@]+@", flags=re.IGNORECASE)
 

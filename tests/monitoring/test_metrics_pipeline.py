@@ -4,8 +4,10 @@ again leaves every counter where it was or higher."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -42,8 +44,35 @@ def drop(root, cameras: range) -> None:
     """One photo (a person, to the fake detector) on each camera: one event, alert and
     notification per camera."""
     for n in cameras:
-        (root / f"cam{n}").mkdir()
         (root / f"cam{n}" / "snapshot.jpg").write_bytes(jpeg_bytes(seed=n))
+
+
+def main_workers(data_dir: Path) -> list[int]:
+    """Every live process of this test's main-lane worker (the command, its cluster, the
+    sentinel and its task processes), found by command line and data folder."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            env = (proc / "environ").read_bytes().split(b"\0")
+            state = (proc / "stat").read_text().rsplit(") ", 1)[1][0]
+        except (OSError, IndexError, ValueError):
+            continue
+        if b"worker" in argv and b"--cluster" not in argv and f"HOMESEC_DATA_DIR={data_dir}".encode() in env:
+            if state != "Z":  # dead, not yet reaped
+                pids.append(int(proc.name))
+    return pids
+
+
+def kill_worker(data_dir: Path) -> None:
+    """SIGKILL the main lane's worker and all its processes at once, as the kernel's OOM
+    killer or a crash would leave it."""
+    pids = main_workers(data_dir)
+    assert pids
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not main_workers(data_dir), timeout=10, what="the worker's processes to die")
 
 
 def test_stage_histograms_count_every_file_and_a_killed_worker_sets_no_counter_back(
@@ -61,7 +90,9 @@ def test_stage_histograms_count_every_file_and_a_killed_worker_sets_no_counter_b
             HOMESEC_NOTIFY_WEBHOOK_URL=receiver.url + "/hook",
             HOMESEC_NOTIFY_WEBHOOK_SECRET="metrics-secret",
         )
-        _, worker, _ = start_manage(spawn, env, ["watch_cameras"], ["worker"], ALERT_WORKER)
+        for n in range(5):  # the cameras' folders, there before the watcher (as a camera's are)
+            (root / f"cam{n}").mkdir()
+        start_manage(spawn, env, ["watch_cameras"], ["worker"], ALERT_WORKER)
         drop(root, range(3))
         wait_for(
             lambda: stage_counts(counts(client)) == dict.fromkeys(STAGES, 3),
@@ -75,7 +106,7 @@ def test_stage_histograms_count_every_file_and_a_killed_worker_sets_no_counter_b
         assert sum(v for (name, _), v in before.items() if name == "homesec_alerts_total") == 3
         assert len(receiver.requests) == 3
 
-        os.killpg(worker.popen.pid, signal.SIGKILL)
+        kill_worker(tmp_path / "var")
         [restarted] = start_manage(spawn, env, ["worker"])
         drop(root, range(3, 5))
         wait_for(
