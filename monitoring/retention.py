@@ -251,8 +251,9 @@ def _is_or_holds(path: Path, other: Path) -> bool:
     return path.is_relative_to(other) or other.is_relative_to(path)
 
 
-def _media_walk() -> Iterator[tuple[Path, os.stat_result]]:
-    """Files in homesec's media folders, never in (or above) the camera root."""
+def _media_walk() -> Iterator[tuple[str, Path, os.stat_result]]:
+    """Files in homesec's media folders, never in (or above) the camera root: each with its
+    name as rows store it (relative to the media root), its path and its stat."""
     camera_root = settings.CAMERA_ROOT.resolve()
     for folder in MEDIA_FOLDERS:
         top = (settings.MEDIA_ROOT / folder).resolve()
@@ -264,7 +265,7 @@ def _media_walk() -> Iterator[tuple[Path, os.stat_result]]:
                 path = Path(here, name)
                 st = path.lstat()
                 if not path.is_symlink():
-                    yield path, st
+                    yield f"{folder}/{path.relative_to(top).as_posix()}", path, st
 
 
 # --- A run ------------------------------------------------------------------------------
@@ -458,23 +459,32 @@ class _Cleanup:
                 )
 
     def orphans(self) -> None:
+        """Pages of files as the walk finds them: a list of a million thumbnails would not fit
+        a small box's memory."""
         older = self.now.timestamp() - settings.ORPHAN_GRACE_S
-        found = [path for path, st in _media_walk() if st.st_mtime < older and path not in self.gone]
-        bar = self.progress(len(found), "orphan files") if self.progress else None
-        media = settings.MEDIA_ROOT.resolve()
-        for start in range(0, len(found), settings.CLEANUP_BATCH):
-            page = found[start : start + settings.CLEANUP_BATCH]
-            names = {path.relative_to(media).as_posix(): path for path in page}
-            named = set(Detection.objects.filter(thumbnail__in=names).values_list("thumbnail", flat=True))
-            named |= set(Detection.objects.filter(preview__in=names).values_list("preview", flat=True))
-            named |= set(Clip.objects.filter(playable__in=names).values_list("playable", flat=True))
-            self.write(partial(self.files_go, "orphan files", [p for n, p in names.items() if n not in named]))
+        total = sum(1 for _ in _media_walk()) if self.progress else 0  # only for the bar
+        bar = self.progress(total, "media files checked") if self.progress else None
+        page: dict[str, Path] = {}
+        for name, path, st in _media_walk():
+            if st.st_mtime < older and path not in self.gone:
+                page[name] = path
             if bar:
-                bar.advance(len(page))
+                bar.advance(1)
+            if len(page) >= settings.CLEANUP_BATCH:
+                self.orphans_go(page)
+                page = {}
+        if page:
+            self.orphans_go(page)
         if bar:
             bar.close()
         if not self.dry:
             _empty_folders_remove(older)
+
+    def orphans_go(self, names: dict[str, Path]) -> None:
+        named = set(Detection.objects.filter(thumbnail__in=names).values_list("thumbnail", flat=True))
+        named |= set(Detection.objects.filter(preview__in=names).values_list("preview", flat=True))
+        named |= set(Clip.objects.filter(playable__in=names).values_list("playable", flat=True))
+        self.write(partial(self.files_go, "orphan files", [p for n, p in names.items() if n not in named]))
 
 
 def _unlink(path: Path) -> int | None:
@@ -532,7 +542,7 @@ def _empty_folders_remove(older: float) -> None:
 def media_usage() -> int:
     """Bytes of media homesec keeps: uploads it has taken (their recorded sizes) and its own media folders."""
     uploads = Ingest.objects.filter(status__in=(*IN_FLIGHT, *MEDIA_PRESENT)).aggregate(total=Sum("size"))["total"]
-    return (uploads or 0) + sum(st.st_size for _path, st in _media_walk())
+    return (uploads or 0) + sum(st.st_size for _name, _path, st in _media_walk())
 
 
 def bytes_to_free() -> int:
