@@ -31,9 +31,10 @@ running detections and transcodes, open events and events being assessed, alerts
 notifications not yet delivered.
 
 A dry run makes the same passes and rolls every batch back: its report counts what would
-go, cascades included, and nothing changes. Later passes of a dry run see the earlier ones'
-deletions because each pass's selection is written in terms of the earlier passes'
-selections (a detection no kept event holds, not merely one in no event).
+go, cascades included, and nothing changes. Its later passes see the earlier ones' work
+because each pass's selection is written in terms of the earlier passes' selections (a
+detection no kept event holds, not merely one in no event), and its budget pass over the
+uploads they took by id. A real run, whose earlier passes are done, uses the simple forms.
 """
 
 from __future__ import annotations
