@@ -66,6 +66,7 @@ from events.selectors import level_names
 from homesec.core.progress import Progress
 from homesec.core.tasks import enqueue
 from monitoring.audit import audit_record
+from monitoring.metrics import metric_inc
 from monitoring.models import AuditEntry, CleanupRun
 
 logger = logging.getLogger(__name__)
@@ -627,18 +628,22 @@ def cleanup_run(
     finally:
         run.deleted, run.kept, run.bytes_freed = dict(work.deleted), dict(work.kept), work.bytes_freed
         run.finished_at = timezone.now()
-        run.save()
-        audit_record(
-            action="cleanup.run",
-            actor_name=actor_name,
-            target=f"cleanup run {run.pk}",
-            detail={
-                "trigger": run.trigger,
-                "dry_run": run.dry_run,
-                "status": run.status,
-                "bytes_freed": run.bytes_freed,
-            },
-        )
+        with transaction.atomic():
+            run.save()
+            if not run.dry_run:
+                metric_inc("homesec_cleanup_runs_total", {"status": run.status})
+                metric_inc("homesec_cleanup_freed_bytes_total", None, run.bytes_freed)
+            audit_record(
+                action="cleanup.run",
+                actor_name=actor_name,
+                target=f"cleanup run {run.pk}",
+                detail={
+                    "trigger": run.trigger,
+                    "dry_run": run.dry_run,
+                    "status": run.status,
+                    "bytes_freed": run.bytes_freed,
+                },
+            )
     return run
 
 

@@ -19,7 +19,7 @@ from alerts.models import Alert, Channel, Notification
 from cameras.models import Camera, Ingest
 from detections.models import Detection
 from events.models import Event
-from monitoring.models import AuditEntry, CleanupRun
+from monitoring.models import AuditEntry, CleanupRun, MetricCount
 from monitoring.retention import CleanupBusy, cleanup_due, cleanup_run, cleanup_start, cleanup_task
 from tests.support.processes import REPO, database_url_for_tests, process_env
 
@@ -341,6 +341,8 @@ def test_the_report_is_true_to_what_happened_on_disk(settings, data):
     assert (stored.deleted, stored.bytes_freed, stored.kept) == (run.deleted, run.bytes_freed, run.kept)
     entry = AuditEntry.objects.get(action="cleanup.run")
     assert entry.target == f"cleanup run {run.pk}" and entry.detail["bytes_freed"] == run.bytes_freed
+    counted = dict(MetricCount.objects.filter(name__startswith="homesec_cleanup_").values_list("name", "value"))
+    assert counted == {"homesec_cleanup_runs_total": 1, "homesec_cleanup_freed_bytes_total": run.bytes_freed}
 
 
 # --- One run at a time, daily ---------------------------------------------------------------------
