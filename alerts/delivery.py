@@ -28,7 +28,7 @@ from events.selectors import event_first_arrival
 from homesec.core.deadletters import dead_letter_clear, dead_letter_record
 from homesec.core.durable import abandoned, needs_resend, resend
 from homesec.core.retry import backoff_delay
-from monitoring.metrics import STAGE_LATENCY, MetricBatch, metric_inc
+from monitoring.metrics import MetricBatch, metric_inc
 
 logger = logging.getLogger(__name__)
 
@@ -155,9 +155,8 @@ def _count_delivered(notification: Notification) -> None:
     batch = MetricBatch()
     batch.inc("homesec_notifications_total", {"channel": notification.channel.kind, "outcome": "delivered"})
     event_id = notification.alert.event_id if notification.alert else None
-    arrived = event_first_arrival(event_id=event_id) if event_id and notification.round == 0 else None
-    if arrived is not None:
-        batch.observe(STAGE_LATENCY, {"stage": "notified"}, (timezone.now() - arrived).total_seconds())
+    if event_id and notification.round == 0:
+        batch.stage_reached("notified", event_first_arrival(event_id=event_id))
     batch.write()
 
 

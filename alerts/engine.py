@@ -27,7 +27,7 @@ from events.models import Event
 from events.selectors import event_first_arrival, level_names
 from homesec.core.live import live_publish
 from homesec.core.tasks import enqueue
-from monitoring.metrics import STAGE_LATENCY, MetricBatch
+from monitoring.metrics import MetricBatch
 
 logger = logging.getLogger(__name__)
 
@@ -91,9 +91,7 @@ def _count(event: Event, alerts: list[Alert]) -> None:
     for alert in alerts:
         batch.inc("homesec_alerts_total", {"kind": alert.kind, "severity": alert.severity})
     if not Alert.objects.filter(event=event).exclude(pk__in=[a.pk for a in alerts]).exists():
-        arrived = event_first_arrival(event_id=event.pk)
-        if arrived is not None:
-            batch.observe(STAGE_LATENCY, {"stage": "alerted"}, (timezone.now() - arrived).total_seconds())
+        batch.stage_reached("alerted", event_first_arrival(event_id=event.pk))
     batch.write()
 
 

@@ -36,7 +36,7 @@ from homesec.core.files import remove_inside
 from homesec.core.live import live_publish
 from homesec.core.retry import MAX_TRIES, backoff_delay
 from homesec.core.tasks import enqueue
-from monitoring.metrics import STAGE_LATENCY, MetricBatch
+from monitoring.metrics import MetricBatch
 
 logger = logging.getLogger(__name__)
 
@@ -299,9 +299,8 @@ def _count(status: str, rows: list[Ingest]) -> None:
     batch = MetricBatch()
     batch.inc("homesec_ingests_total", {"outcome": status}, len(rows))
     if status == Ingest.Status.DONE:
-        now = timezone.now()
         for row in rows:
-            batch.observe(STAGE_LATENCY, {"stage": "ingested"}, (now - row.arrived_at).total_seconds())
+            batch.stage_reached("ingested", row.arrived_at)
     batch.write()
 
 

@@ -52,7 +52,7 @@ from homesec.core.durable import (
 from homesec.core.files import remove_inside
 from homesec.core.retry import MAX_TRIES, backoff_delay
 from homesec.core.tasks import enqueue
-from monitoring.metrics import STAGE_LATENCY, MetricBatch, metric_inc
+from monitoring.metrics import MetricBatch, metric_inc
 
 logger = logging.getLogger(__name__)
 
@@ -230,7 +230,7 @@ def _store(
             _clip_record(ingest)
         batch = MetricBatch()
         batch.observe("homesec_detector_seconds", {"backend": backend}, inference_ms / 1000)
-        batch.observe(STAGE_LATENCY, {"stage": "detected"}, (timezone.now() - ingest.arrived_at).total_seconds())
+        batch.stage_reached("detected", ingest.arrived_at)
         batch.write()
 
 

@@ -26,7 +26,7 @@ from homesec.core.durable import worker_died
 from homesec.core.live import live_publish
 from homesec.core.retry import MAX_TRIES
 from homesec.core.tasks import enqueue
-from monitoring.metrics import STAGE_LATENCY, MetricBatch
+from monitoring.metrics import MetricBatch
 
 ASSESS_TASK = "events.tasks.assessment_rules_due"  # the alert lane: the rules, now
 ASSESS_LLM_TASK = "events.tasks.assessment_llm_run"  # the slow lane: the language model
@@ -342,9 +342,8 @@ def _count(event: Event, fields: dict) -> None:
     its first file's arrival (the event row is locked: counted once)."""
     batch = MetricBatch()
     batch.inc("homesec_assessments_total", {"level": fields["risk_level"], "analyzer": fields["analyzer"]})
-    arrived = None if event.assessment_seq else event_first_arrival(event_id=event.pk)
-    if arrived is not None:
-        batch.observe(STAGE_LATENCY, {"stage": "assessed"}, (timezone.now() - arrived).total_seconds())
+    if not event.assessment_seq:
+        batch.stage_reached("assessed", event_first_arrival(event_id=event.pk))
     batch.write()
 
 

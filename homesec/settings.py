@@ -646,8 +646,8 @@ METRIC_COLLECTORS = [
 ]
 # django-prometheus: request and database metrics, counted in memory by the process and
 # exposed by the web process that answers the scrape (see the README's Metrics). Its database
-# wrapper only in the web process: the workers' counts would be seen by nobody, and with it a
-# worker started again after a SIGKILL took no task (tests/monitoring/test_metrics_pipeline.py).
+# wrapper only in the web process: the other processes' counts would be seen by nobody (their
+# work is counted by the homesec_* series), so each of their queries would pay for nothing.
 INSTALLED_APPS.append("django_prometheus")
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",

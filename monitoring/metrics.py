@@ -31,8 +31,10 @@ import re
 from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.db import connection
+from django.utils import timezone
 
 from monitoring.models import MetricCount
 
@@ -41,6 +43,10 @@ from monitoring.models import MetricCount
 BUCKETS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 
 Labels = Mapping[str, str] | None
+
+STAGE_LATENCY = "homesec_stage_latency_seconds"
+# The pipeline's stages in order, as the `stage` label of STAGE_LATENCY names them.
+STAGES = ("ingested", "detected", "assessed", "alerted", "notified")
 
 
 def bound_text(bound: float) -> str:
@@ -84,6 +90,11 @@ class MetricBatch:
         self.inc(f"{name}_bucket", {**(labels or {}), "le": bound_text(_bucket_of(value))})
         self.inc(f"{name}_sum", labels, value)
         self.inc(f"{name}_count", labels)
+
+    def stage_reached(self, stage: str, since: datetime | None) -> None:
+        """A piece of work reached `stage` now: its seconds from `since` (an upload's arrival)."""
+        if since is not None:
+            self.observe(STAGE_LATENCY, {"stage": stage}, (timezone.now() - since).total_seconds())
 
     def write(self) -> None:
         table = connection.ops.quote_name(MetricCount._meta.db_table)
@@ -193,11 +204,6 @@ def metric_counts(
             Histogram(part["labels"], cumulate(part["per_bucket"]), part["sum"], part["count"])
         )
     return counters, histograms
-
-
-STAGE_LATENCY = "homesec_stage_latency_seconds"
-# The pipeline's stages in order, as the `stage` label of STAGE_LATENCY names them.
-STAGES = ("ingested", "detected", "assessed", "alerted", "notified")
 
 
 def stage_latency_percentiles() -> list[dict]:

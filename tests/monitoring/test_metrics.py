@@ -98,7 +98,7 @@ def test_a_bad_token_setting_stops_homesec_at_start_up(tmp_path, token):
 # --- The exposition --------------------------------------------------------------------------
 
 
-def _promtool() -> str:
+def promtool() -> str:
     """promtool (Debian's prometheus package), installed the way make test installs its tools."""
     found = shutil.which("promtool")
     if found is None:
@@ -129,7 +129,7 @@ def test_the_exposition_parses_and_promtool_passes_it(client):
     assert parsed[("homesec_task_queue_messages", (("lane", "slow"),))] == 0
     assert all(value == 1 for (name, _), value in parsed.items() if name == "homesec_collector_up")
 
-    checked = subprocess.run([_promtool(), "check", "metrics"], input=text, capture_output=True, text=True)
+    checked = subprocess.run([promtool(), "check", "metrics"], input=text, capture_output=True, text=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert checked.stdout.strip() == checked.stderr.strip() == "", checked.stdout + checked.stderr  # no lint
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from alerts.models import Notification
 from cameras.models import Ingest
 from detections.models import DetectionRun
 from tests.cameras.corpus import jpeg_bytes
+from tests.monitoring.test_metrics import promtool
 from tests.support.fake_detector import FakeDetector
 from tests.support.processes import ALERT_WORKER, pipeline_env, start_manage, wait_for
 
@@ -24,13 +26,17 @@ TOKEN = "scrape-token-0123456789abcdef"
 STAGES = ("ingested", "detected", "assessed", "alerted", "notified")
 
 
-def counts(client) -> dict[tuple[str, tuple], float]:
-    """homesec's counter and histogram samples, as Prometheus parses the scrape."""
+def scrape(client) -> str:
     response = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
     assert response.status_code == 200
+    return response.content.decode()
+
+
+def counts(client) -> dict[tuple[str, tuple], float]:
+    """homesec's counter and histogram samples, as Prometheus parses the scrape."""
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(response.content.decode())
+        for family in text_string_to_metric_families(scrape(client))
         if family.name.startswith("homesec_") and family.type in ("counter", "histogram")
         for sample in family.samples
     }
@@ -124,5 +130,7 @@ def test_stage_histograms_count_every_file_and_a_killed_worker_sets_no_counter_b
         assert not went_back
         assert after[("homesec_ingests_total", (("outcome", "done"),))] == 5
         assert after[("homesec_notifications_total", (("channel", "webhook"), ("outcome", "delivered")))] == 5
+        checked = subprocess.run([promtool(), "check", "metrics"], input=scrape(client), capture_output=True, text=True)
+        assert (checked.returncode, checked.stdout, checked.stderr) == (0, "", "")
     finally:
         detector.stop()
