@@ -196,10 +196,13 @@ def budget_candidates(now: datetime) -> QuerySet[Ingest]:
         Ingest.objects.filter(status__in=MEDIA_PRESENT)
         .select_related("camera")
         .annotate(
-            # Its own work, or a notification still to send (it may attach a thumbnail).
+            # Its own work, detections not grouped into an event yet, or a notification still
+            # to send (it may attach a thumbnail).
             in_flight=Exists(
                 Ingest.objects.filter(
-                    _ingest_in_flight() | Q(Exists(links.filter(event__alerts__notifications__status__in=UNSENT))),
+                    _ingest_in_flight()
+                    | Q(Exists(Detection.objects.filter(ingest_id=OuterRef("pk"), events__isnull=True)))
+                    | Q(Exists(links.filter(event__alerts__notifications__status__in=UNSENT))),
                     pk=OuterRef("pk"),
                 )
             ),

@@ -237,6 +237,15 @@ def test_over_budget_the_oldest_media_go_except_protected_ones(settings, level, 
     assert Event.objects.count() == 2  # the budget takes media, never events
 
 
+def test_over_budget_detections_not_yet_in_an_event_keep_their_media(settings):
+    settings.MEDIA_BUDGET_GB = 1 / 1024**3
+    ingest = upload(settings, 0.01)
+    found = detection(settings, ingest)  # the events stage has not taken it yet
+    files = [settings.CAMERA_ROOT / ingest.path, settings.MEDIA_ROOT / found.thumbnail]
+    run = cleanup_run(now=NOW)
+    assert all(path.exists() for path in files) and run.kept["media kept: in flight"] == 1
+
+
 def test_the_budget_takes_the_oldest_first_and_stops_once_within(settings, data):
     uploads = [files_of(settings, event(settings, days))[0] for days in (9, 3, 7, 1)]  # 1200 bytes each
     settings.MEDIA_BUDGET_GB = 2500 / 1024**3
