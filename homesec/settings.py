@@ -336,7 +336,7 @@ FAST_CLOCK_JOBS = ["events.assessment.assessment_deadlines_due"]
 START_JOBS = ["alerts.setup.alerts_setup"]
 STOP_JOBS = ["alerts.transports.mqtt.presence_stop"]
 
-# --- Retention (monitoring/retention.py; docs/OPERATIONS.md) -----------------------------------
+# --- Retention (monitoring/retention/; docs/OPERATIONS.md) ------------------------------------
 # Daily, and by `manage.py cleanup`. Closed events and their detections go after this many
 # days, and so do uploads no kept detection needs.
 RETAIN_EVENTS_DAYS = env_float("HOMESEC_RETAIN_EVENTS_DAYS", 30.0, minimum=1)

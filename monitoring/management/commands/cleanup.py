@@ -1,4 +1,4 @@
-"""`manage.py cleanup`: one retention run now (monitoring/retention.py), or its dry run."""
+"""`manage.py cleanup`: one retention run now (monitoring/retention/), or its dry run."""
 
 from __future__ import annotations
 
