@@ -340,7 +340,7 @@ def cleanup_run(
     progress: ProgressFactory | None = None,
     time_limit_s: float | None = None,
 ) -> CleanupRun:
-    """One retention run (the module's docstring); returns its report row. `now` is the
+    """One retention run (the package's docstring says its passes); returns its report row. `now` is the
     clock the ages are measured by. A run past `time_limit_s` stops between two batches,
     done as far as it got (the next run goes on)."""
     now = now or timezone.now()
