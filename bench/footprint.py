@@ -88,9 +88,9 @@ ROLES = (("daphne", "web"), ("watch_cameras", "watcher"), ("ftp_server", "ftp"))
 def roles(root: int, procs: dict[int, Sample]) -> dict[int, str]:
     """A name for each process: the supervisor's children by their command, a worker
     cluster's processes by their place in it. `worker --all-lanes` forks the lanes in the
-    order of homesec.core.management.commands.worker.LANES; django-q2 forks the sentinel,
-    which forks its workers first, then the monitor, then the pusher (a process forked again
-    later, after one died, may be misnamed)."""
+    order of homesec.core.management.commands.worker.LANES; a sentinel forks its workers
+    first, then the monitor, then the pusher (a process forked again later, after one died,
+    may be misnamed)."""
     names = {root: "supervisor (manage.py run)"}
 
     def children(pid: int) -> list[int]:
@@ -98,12 +98,13 @@ def roles(root: int, procs: dict[int, Sample]) -> dict[int, str]:
 
     def cluster(pid: int, role: str) -> None:
         names[pid] = role
-        for sentinel in children(pid):
-            names[sentinel] = f"{role} › sentinel"
-            pool = children(sentinel)
-            kinds = [f"worker {n + 1}" for n in range(len(pool) - 2)] + ["monitor", "pusher"]
-            for n, child in enumerate(pool):
-                names[child] = f"{role} › {kinds[n] if len(pool) >= 2 else 'pool'}"
+        pool = children(pid)
+        if len(pool) == 1:  # django-q2's Cluster: a process that only runs the sentinel
+            names[pool[0]] = f"{role} › sentinel"
+            pool = children(pool[0])
+        kinds = [f"worker {n + 1}" for n in range(len(pool) - 2)] + ["monitor", "pusher"]
+        for n, child in enumerate(pool):
+            names[child] = f"{role} › {kinds[n] if len(pool) >= 2 else 'pool'}"
 
     for pid in children(root):
         cmd = procs[pid].cmdline

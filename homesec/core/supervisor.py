@@ -118,7 +118,7 @@ def kill_group(pgid: int, sig: int) -> None:
 
 
 class Supervisor:
-    def __init__(self, specs: list[ProcessSpec], *, poll_s: float = 0.2) -> None:
+    def __init__(self, specs: list[ProcessSpec], *, poll_s: float = 0.5) -> None:
         self.children = [Child(spec) for spec in specs]
         self.poll_s = poll_s
         self.stopping = False
