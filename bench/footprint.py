@@ -260,7 +260,9 @@ def main() -> None:
             else f"under load: {count} photos in {elapsed:.1f} s; not all detected 120 s after the last one",
             flush=True,
         )
-        names = roles(run.pid, {**before, **after, **columns[0][1]})
+        # Named as they were when idle; a process forked later (a worker recycled after 500
+        # tasks, one that died) by its place then.
+        names = {**roles(run.pid, after), **roles(run.pid, columns[0][1])}
         print()
         table(names, columns)
     finally:

@@ -260,7 +260,7 @@ else:
     Q_CLUSTER["orm"] = "default"
     # The ORM broker woken by each queued task (homesec/core/broker.py): its own wait when
     # the queue is empty replaces django-q2's poll, so a task is taken at once and an idle
-    # lane reads its table once a second instead of five times.
+    # lane reads its table every 2 s instead of five times a second.
     Q_CLUSTER["broker_class"] = "homesec.core.broker.WakingORM"
     Q_CLUSTER["poll"] = 0
 

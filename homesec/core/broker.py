@@ -6,9 +6,10 @@ the 0.2 s homesec needs on the alert path (six task hops, each waiting up to one
 three lanes' pushers were 1.3 % of a core doing nothing (bench/footprint). Here the pusher
 of an empty queue waits on a Unix datagram socket of its lane, and every enqueue sends it
 one byte once the task's row is committed: a task is taken at once, and an idle lane reads
-its table once every WAKE_POLL_S. That read stays the safety net for what sends no wake-up:
-a task offered again after its lock expired (`retry`), an enqueue from another machine or
-namespace, a wake-up lost in a full socket buffer, a system without abstract sockets.
+its table once every WAKE_POLL_S (2 s). That read stays the safety net for what sends no
+wake-up: a task offered again after its lock expired (`retry`), an enqueue from another
+machine or namespace, a wake-up lost in a full socket buffer, a system without abstract
+sockets.
 
 The socket is in Linux's abstract namespace (no file to clean up, no path-length limit),
 named for the database and the lane, so two homesecs on one machine never wake each other.
@@ -26,7 +27,7 @@ from django.db import transaction
 from django_q.brokers.orm import ORM
 from django_q.conf import Conf
 
-WAKE_POLL_S = 1.0
+WAKE_POLL_S = 2.0
 
 
 def wake_address(list_key: str) -> bytes:

@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 import uuid
 from argparse import ArgumentParser
 from functools import partial
@@ -64,7 +65,10 @@ def run_cluster(role: str) -> int:
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
         if os.getpid() == me:
-            stop.set()  # the guard loop stops the workers, the monitor and the pusher in order
+            # The guard loop stops the workers, the monitor and the pusher in order. Set from
+            # another thread: this one may be inside stop.wait(), and a multiprocessing
+            # Event's set() waits for its waiters to wake, which would be itself (deadlock).
+            threading.Thread(target=stop.set, name="stop", daemon=True).start()
         elif signum == signal.SIGTERM:  # a forked worker, monitor or pusher: the default, end
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
