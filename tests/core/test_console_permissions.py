@@ -27,6 +27,7 @@ from events.models import ActivityCount, PromptReplay, PromptVersion, SeverityLe
 from homesec.core.deadletters import dead_letter_record
 from homesec.core.models import ApiToken, Breaker, DeadLetter, LiveMessage, LoginFailure
 from homesec.core.services import api_token_create, heartbeat_beat
+from monitoring.models import CleanupRun
 from tests.alerts.factory import assessed_event, webhook_channel
 
 pytestmark = pytest.mark.django_db(transaction=True)  # queued tasks are part of "no effect"
@@ -80,6 +81,7 @@ def world(admin_user, receiver):
     LiveMessage.objects.create(stream="events", kind="test")
     LoginFailure.objects.create(username=admin_user.username, ip="127.0.0.1")
     Breaker.objects.create(name="detector")
+    CleanupRun.objects.create(trigger="command", status="done", finished_at=timezone.now())
     now = timezone.now()
     Task.objects.create(
         id="t1",
