@@ -143,7 +143,7 @@ def alert_renotify_due(*, now: datetime | None = None) -> int:
 # --- System alerts: a camera gone quiet, the disk filling up ------------------------------------
 
 
-def _system_alert(*, kind: str, key: str, title: str, camera: Camera | None, now: datetime) -> Alert | None:
+def system_alert(*, kind: str, key: str, title: str, camera: Camera | None, now: datetime) -> Alert | None:
     if Alert.objects.filter(dedup_key=key).exists():
         return None
     rule = AlertRule.objects.filter(is_default=True).first()
@@ -192,7 +192,7 @@ def system_alerts_check(*, now: datetime | None = None) -> list[Alert]:
     if free_gb < settings.MIN_FREE_GB:
         title = f"Only {free_gb:.2f} GB free on the data volume (minimum {settings.MIN_FREE_GB:g} GB)"
         due.append((Alert.Kind.DISK_LOW, f"disk_low:{timezone.localdate(now)}", title, None))
-    raised = [_system_alert(kind=k, key=key, title=t, camera=c, now=now) for k, key, t, c in due]
+    raised = [system_alert(kind=k, key=key, title=t, camera=c, now=now) for k, key, t, c in due]
     return [alert for alert in raised if alert]
 
 

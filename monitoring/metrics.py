@@ -248,6 +248,8 @@ HELP = {
     "homesec_notifications_total": "Notification attempts by channel kind and outcome (delivered, retry, "
     "deferred, failed).",
     "homesec_dead_letters_total": "Work that failed for good (dead letters recorded), by stage.",
+    "homesec_cleanup_runs_total": "Retention runs that deleted (dry runs not counted), by status (done, failed).",
+    "homesec_cleanup_freed_bytes_total": "Bytes of media and uploads retention removed from disk.",
 }
 
 COUNTER, GAUGE = "counter", "gauge"

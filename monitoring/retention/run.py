@@ -19,7 +19,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from alerts.models import Alert
-from alerts.services import _system_alert
+from alerts.services import system_alert
 from cameras.models import Ingest
 from detections.models import Clip, Detection
 from events.models import Event
@@ -260,7 +260,7 @@ class _Cleanup:
             short = need - self.lowered
             self.kept["bytes still over the budget or floor"] = short
             if not self.dry:
-                _system_alert(
+                system_alert(
                     kind=Alert.Kind.DISK_LOW,
                     key=f"disk_low:budget:{timezone.localdate(self.now)}",
                     title=f"Media {short / GB:.2f} GB over the budget or free-space floor: what is left is kept "
