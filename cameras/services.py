@@ -12,11 +12,9 @@ import tempfile
 import unicodedata
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-import cv2
-import numpy as np
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -28,6 +26,9 @@ from cameras.selectors import ingests_latest_accepted
 from detections.media import MediaFile
 from homesec.core.audit import audit, audit_deleted, audit_saved, audit_target
 from homesec.core.live import live_publish
+
+if TYPE_CHECKING:
+    import numpy as np
 
 logger = logging.getLogger(__name__)
 
@@ -279,6 +280,8 @@ def camera_latest_image(*, camera: Camera) -> Path | None:
     its first frame). Made once per upload and kept under the data folder; an upload that
     cannot be read any more (deleted, replaced since its check) is passed over for the one
     before it, and remembered as such so it is not read again."""
+    import cv2  # here, not at the top: the web process loads OpenCV only once it draws
+
     folder = _latest_cache(camera.pk)
     for ingest in ingests_latest_accepted(camera_id=camera.pk):
         cached = folder / f"{ingest.pk}.jpg"
@@ -323,6 +326,9 @@ def camera_latest_image_forget(*, ingests: list[Ingest]) -> None:
 
 def _still(camera: Camera, ingest: Ingest) -> np.ndarray | None:
     """The upload's picture, only while the file is still the one its check accepted."""
+    import cv2
+    import numpy as np
+
     root = (settings.CAMERA_ROOT / camera.folder).resolve()
     path = (settings.CAMERA_ROOT / ingest.path).resolve()
     if not path.is_relative_to(root):

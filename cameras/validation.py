@@ -28,10 +28,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-import cv2
-from PIL import Image, ImageFile
+if TYPE_CHECKING:
+    from PIL import Image
 
 IMAGE_SUFFIXES = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png"}
 VIDEO_SUFFIXES = {".mp4": "mp4", ".mov": "mov", ".mkv": "mkv", ".avi": "avi"}
@@ -40,9 +40,6 @@ PADDING = b"\x00\r\n\t "  # some cameras pad after the JPEG end-of-image marker
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # A full PNG decode costs width×height×4 bytes; above this the CRC walk alone vouches for the data.
 PNG_FULL_DECODE_MAX_PIXELS = 4_000_000
-
-# A truncated image must fail, never be silently padded with grey.
-ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 # Segments allowed between SOI and EOI besides SOFn: DHT, DAC, SOS, DQT, DNL, DRI, DHP, EXP, APPn, COM.
@@ -318,6 +315,12 @@ def _png_chunks_problem(path: Path) -> str:
 def _decode_image(
     source: Path | io.BytesIO, fmt: str, size: int, max_pixels: int, trailing_bytes: int = 0
 ) -> Inspection:
+    # Pillow and OpenCV are imported where they decode: the web process, which imports this
+    # module through the admin, never decodes an upload and so never loads them.
+    from PIL import Image, ImageFile
+
+    # A truncated image must fail, never be silently padded with grey.
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
     # Our own guard ran on the header already; Pillow's (process-wide) guard only has to not be lower.
     if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < max_pixels:
         Image.MAX_IMAGE_PIXELS = max_pixels
@@ -382,6 +385,8 @@ def _inspect_video(path: Path, fmt: str, size: int, max_pixels: int) -> Inspecti
     widest, tallest = max(sizes, key=lambda wh: wh[0] * wh[1])
     if bomb := _too_many_pixels(widest, tallest, max_pixels, "clip"):
         return _reject(bomb, size)
+    import cv2
+
     capture = cv2.VideoCapture(str(path))
     try:
         if not capture.isOpened():

@@ -61,6 +61,17 @@ class CameraWatcher(FileSystemEventHandler):
         self.new_folders: dict[Path, None] = {}
         self.growing: dict[Path, tuple[int, int, float]] = {}  # path -> (size, mtime_ns, stable since)
         self.observer: BaseObserver | None = None
+        # Set by the observer thread whenever there is something to register: the loop
+        # sleeps on it instead of polling for uploads that, most of the time, do not come.
+        self.wake = threading.Event()
+
+    def has_news(self) -> bool:
+        """A file ready or a new folder: flush() registers it at once."""
+        return bool(self.ready or self.new_folders)
+
+    def has_growing(self) -> bool:
+        """A file to look at again until its size is stable (moved in, or polling mode)."""
+        return bool(self.growing)
 
     # --- watchdog callbacks (observer thread): only note paths, never touch the DB -------
 
@@ -76,6 +87,7 @@ class CameraWatcher(FileSystemEventHandler):
             with self.lock:
                 self.ready[path] = None
                 self.growing.pop(path, None)
+            self.wake.set()
 
     def on_closed(self, event: FileClosedEvent) -> None:
         if not self.polling:
@@ -111,11 +123,13 @@ class CameraWatcher(FileSystemEventHandler):
             # Files written into a folder before its own watch was in place send no event:
             # the next flush scans the new folder (this also registers a new camera).
             self.new_folders[path] = None
+        self.wake.set()
 
     def _track(self, path: Path) -> None:
         if self._relevant(path):
             with self.lock:
                 self.growing.setdefault(path, (-1, -1, 0.0))
+            self.wake.set()
 
     # --- main thread --------------------------------------------------------------------
 

@@ -18,10 +18,8 @@ import hashlib
 from collections.abc import Callable
 from functools import partial
 from pathlib import PurePosixPath
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
-import cv2
-import numpy as np
 from asgiref.sync import sync_to_async
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.http import Http404, HttpRequest, HttpResponse
@@ -44,6 +42,9 @@ from detections.thumbnails import COLOURS
 from detections.views import STILL_MAX_AGE
 from homesec.core.api import problem_exception_handler
 from homesec.core.auth import user_for_token
+
+if TYPE_CHECKING:
+    import numpy as np
 
 SAFE = ("GET", "HEAD")
 # DRF's permission and throttle classes are handed a view; the configured ones read nothing
@@ -212,6 +213,10 @@ def _boxed(request: HttpRequest, media: MediaFile, boxes: list[Detection]) -> Ht
     }
     if headers["ETag"] in request.headers.get("If-None-Match", ""):
         return HttpResponse(status=304, headers=headers)
+    # OpenCV is loaded by the first request that draws, not by every web process at start-up.
+    import cv2
+    import numpy as np
+
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise Http404("The image cannot be read.")
@@ -227,6 +232,8 @@ def _boxed(request: HttpRequest, media: MediaFile, boxes: list[Detection]) -> Ht
 
 def _draw(image: np.ndarray, boxes: list[Detection]) -> None:
     """Boxes are in pixels of the frame the detector saw: scaled to this image."""
+    import cv2
+
     height, width = image.shape[:2]
     for box in boxes:
         sx, sy = width / box.frame_width, height / box.frame_height

@@ -8,15 +8,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import cv2
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
+
+# OpenCV and NumPy are imported in the functions that use them: the web process imports
+# this module (through the admin and the API) but, unless it draws, never loads them.
 
 PLAYABLE_CODECS = {"avc1", "h264", "H264", "AVC1"}
 
 
 def sample_frames(path: Path, *, every_s: float, max_frames: int) -> Iterator[tuple[float, np.ndarray]]:
     """(offset in seconds, BGR frame) every `every_s`, at most `max_frames`, starting at 0."""
+    import cv2
+
     capture = cv2.VideoCapture(str(path))
     try:
         fps = capture.get(cv2.CAP_PROP_FPS) or 0.0

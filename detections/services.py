@@ -14,10 +14,8 @@ import logging
 import os
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import cv2
-import numpy as np
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q, QuerySet
@@ -53,6 +51,9 @@ from homesec.core.files import remove_inside
 from homesec.core.retry import MAX_TRIES, backoff_delay
 from homesec.core.tasks import enqueue
 from monitoring.metrics import MetricBatch, metric_inc
+
+if TYPE_CHECKING:
+    import numpy as np
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +123,8 @@ def detection_process(*, run_ids: list[int]) -> dict[str, int]:
 
 
 def _run_one(run: DetectionRun, detector: Detector) -> str:
+    import cv2  # here: the web imports this module (the admin's actions) but never detects
+
     ingest, camera = run.ingest, run.ingest.camera
     if not camera.enabled:
         _finish(run, DetectionRun.Status.SKIPPED, error="camera is disabled")
@@ -163,6 +166,9 @@ def _frames(ingest: Ingest, path: Path) -> list[tuple[float | None, np.ndarray, 
     """The frames to detect on; None when the file is no longer the one the ingest checked
     (an FTP client may overwrite it after the check): a full decode of unchecked bytes is
     exactly what the check exists to prevent."""
+    import cv2
+    import numpy as np
+
     if ingest.media_type == "video":
         st = os.stat(path)  # a clip is too big to hash again: its size and mtime must be unchanged
         if (st.st_size, st.st_mtime_ns) != (ingest.size, ingest.mtime_ns):

@@ -6,11 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-
-import cv2
-import numpy as np
+from typing import TYPE_CHECKING
 
 from detections.backends.base import Box
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# OpenCV and NumPy are imported in the functions that use them: the web process imports
+# this module (through the admin and the API) but, unless it draws, never loads them.
 
 THUMB_MAX_SIDE = 640
 PREVIEW_MAX_SIDE = 960
@@ -28,6 +32,8 @@ COLOURS = {
 
 
 def _downscaled(frame: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    import cv2
+
     height, width = frame.shape[:2]
     scale = min(1.0, max_side / max(height, width))
     if scale == 1.0:
@@ -36,6 +42,8 @@ def _downscaled(frame: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
 
 
 def _write_jpeg(image: np.ndarray, target: Path, quality: int) -> None:
+    import cv2
+
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".part")
     ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
@@ -45,6 +53,8 @@ def _write_jpeg(image: np.ndarray, target: Path, quality: int) -> None:
 
 def write_thumbnail(frame: np.ndarray, boxes: Iterable[Box], target: Path) -> None:
     """`boxes`: objects with label, confidence, x, y, width, height in frame pixels."""
+    import cv2
+
     image, scale = _downscaled(frame, THUMB_MAX_SIDE)
     thickness = 2
     for box in boxes:

@@ -9,7 +9,6 @@ import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import cv2
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q, Value
@@ -129,6 +128,8 @@ def event_prompt(
 def key_frames(event: Event, limit: int = 4, side: int = 512) -> list[str]:
     """Up to `limit` annotated thumbnails (the most confident detections first), resized,
     as data URIs for a vision model."""
+    import cv2  # here: the web imports this module (the admin) but never sends frames
+
     urls: list[str] = []
     seen: set[str] = set()
     for thumb in event.detections.order_by("-confidence").values_list("thumbnail", flat=True):

@@ -298,8 +298,8 @@ MAX_UPLOAD_MB = env_int("HOMESEC_MAX_UPLOAD_MB", 200, minimum=1)
 MAX_IMAGE_PIXELS = env_int("HOMESEC_MAX_IMAGE_PIXELS", 40_000_000, minimum=10_000)
 WATCH_POLLING = env_bool("HOMESEC_WATCH_POLLING", False)
 WATCH_STABLE_S = env_float("HOMESEC_WATCH_STABLE_S", 2.0, minimum=0.1)
-# The watcher's tick: at 50 ms a file's ingest row still comes within 50 ms of its close
-# (p50), for less CPU doing nothing than a 20 ms tick (bench/footprint, bench/alert_latency).
+# How often the watcher looks again at a file still growing (moved in from outside, or in
+# polling mode) until its size is stable. A closed file wakes the watcher at once.
 WATCH_BATCH_S = env_float("HOMESEC_WATCH_BATCH_S", 0.05, minimum=0.0, maximum=5)
 # A full re-scan of the tree (directory entries only) as a safety net for events that
 # inotify cannot give, e.g. files in a folder created while the watcher was starting.

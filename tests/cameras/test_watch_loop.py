@@ -81,3 +81,18 @@ def test_ready_reports_a_watcher_whose_tick_is_failing():
     report = readiness()
     assert not report["ready"] and report["not_ready"] == ["watcher"]
     assert "register uploads failing" in report["checks"]["watcher"]["error"]
+
+
+def test_the_loop_sleeps_until_a_step_is_due_and_an_upload_wakes_it_at_once(tmp_path):
+    watcher = CameraWatcher(tmp_path)
+    clock = Clock(
+        [
+            Step("register uploads", watcher.flush, pending=watcher.has_news),
+            Step("growing uploads", watcher.flush, every_s=0.05, pending=watcher.has_growing),
+            Step("fast clock jobs", lambda: None, every_s=0.2, next_at=10.2),
+        ]
+    )
+    assert clock.sleep_s(now=10.0) == pytest.approx(0.2)  # nothing uploaded: no wake-up for it
+    assert not watcher.wake.is_set()
+    watcher.on_closed(FileClosedEvent(str(tmp_path / "cam" / "a.jpg")))  # the observer's thread
+    assert watcher.wake.is_set() and clock.sleep_s(now=10.0) == 0.0

@@ -1,13 +1,14 @@
 """`manage.py watch_cameras`: the camera-folder watcher process, and homesec's clock.
 
-Its loop is a few steps, each guarded on its own: registering what became ready (every
-HOMESEC_WATCH_BATCH_S), the fast clock jobs (every HOMESEC_CLOCK_FAST_S), the clock jobs
-(every HOMESEC_SWEEP_S), the GPU sample (every HOMESEC_GPU_SAMPLE_S), the full rescan
-(every HOMESEC_WATCH_RESCAN_S), and the start jobs (once, retried until they succeed). A
-step that fails is logged and retried at its next turn, never stops the others, and makes
-the watcher's heartbeat say so, so /ready reports it. Start and stop jobs
-(settings.START_JOBS and STOP_JOBS) sync channels declared in the environment and hold the
-MQTT availability connection, whose last will says when homesec is gone."""
+Its loop is a few steps, each guarded on its own: registering what became ready (as soon
+as the observer reports it; a file still growing is looked at every HOMESEC_WATCH_BATCH_S
+until its size is stable), the fast clock jobs (every HOMESEC_CLOCK_FAST_S), the clock jobs
+(every HOMESEC_SWEEP_S), the GPU sample (every HOMESEC_GPU_SAMPLE_S), the full rescan (every
+HOMESEC_WATCH_RESCAN_S), and the start jobs (once, retried until they succeed). A step that
+fails is logged and retried at its next turn, never stops the others, and makes the
+watcher's heartbeat say so, so /ready reports it. Start and stop jobs (settings.START_JOBS
+and STOP_JOBS) sync channels declared in the environment and hold the MQTT availability
+connection, whose last will says when homesec is gone."""
 
 from __future__ import annotations
 
@@ -45,6 +46,9 @@ class Step:
     failures: int = 0
     error: str = ""
     done: bool = False
+    # A step with work only at times (uploads): skipped, and not woken for, while this says
+    # there is none.
+    pending: Callable[[], bool] | None = None
 
 
 class Clock:
@@ -53,7 +57,7 @@ class Clock:
 
     def tick(self, now: float) -> None:
         for step in self.steps:
-            if step.done or now < step.next_at:
+            if step.done or now < step.next_at or (step.pending is not None and not step.pending()):
                 continue
             try:
                 step.run()
@@ -71,6 +75,11 @@ class Clock:
             step.failures, step.error = 0, ""
             step.done = step.once
             step.next_at = now + step.every_s
+
+    def sleep_s(self, now: float) -> float:
+        """Until the next step is due; a step with nothing pending is not waited for."""
+        due = [s.next_at for s in self.steps if not s.done and (s.pending is None or s.pending())]
+        return max(0.0, min(due, default=60.0) - now)
 
     def problem(self) -> str:
         """What /ready should hear: the steps failing turn after turn, or ''."""
@@ -103,14 +112,30 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        signal.signal(signal.SIGINT, lambda *_: stop.set())
         watcher = CameraWatcher(settings.CAMERA_ROOT, polling=settings.WATCH_POLLING, stable_s=settings.WATCH_STABLE_S)
+
+        def stop_and_wake() -> None:
+            stop.set()
+            watcher.wake.set()
+
+        def request_stop(*_: object) -> None:
+            # From a thread of its own: an Event's set() takes the lock that the wait() this
+            # handler interrupted may be holding.
+            threading.Thread(target=stop_and_wake, name="stop", daemon=True).start()
+
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
         starts = [Step(f"start job {name}", import_string(name), once=True) for name in settings.START_JOBS]
         clock = Clock(
             [
                 *starts,
-                Step("register uploads", watcher.flush, every_s=0.0),
+                Step("register uploads", watcher.flush, pending=watcher.has_news),
+                Step(
+                    "growing uploads",
+                    watcher.flush,
+                    every_s=max(0.01, settings.WATCH_BATCH_S),
+                    pending=watcher.has_growing,
+                ),
                 jobs_step("fast clock jobs", settings.FAST_CLOCK_JOBS, settings.CLOCK_FAST_S),
                 jobs_step("clock jobs", settings.CLOCK_JOBS, settings.SWEEP_S),
                 # Off (0) or every few seconds; with no GPU it looks again only every HOMESEC_GPU_RETRY_S.
@@ -129,8 +154,12 @@ class Command(BaseCommand):
         watcher.start()
         mode = "polling" if settings.WATCH_POLLING else "inotify"
         logger.info("watching %s (%s)", settings.CAMERA_ROOT, mode)
-        tick = max(0.01, settings.WATCH_BATCH_S)
-        while not stop.wait(tick):
+        # Asleep until the next clock step is due or the observer has news: no wake-up for
+        # uploads that do not come, and one registered as soon as it lands. Files that land
+        # while a batch is being registered make the next batch.
+        while not stop.is_set():
+            watcher.wake.wait(clock.sleep_s(time.monotonic()))
+            watcher.wake.clear()
             clock.tick(time.monotonic())
         watcher.stop()
         for name in settings.STOP_JOBS:
