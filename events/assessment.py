@@ -351,6 +351,10 @@ def _count(event: Event, fields: dict) -> None:
 def assessment_deadlines_due(*, now: datetime | None = None) -> list[int]:
     """A fast clock job: alerts whose language model has not answered within its budget
     go to the rules on the alert lane. Sent again only if that task is lost."""
+    if not settings.LLM_PROVIDERS:
+        # Deadlines are set only with a model (and its own answer clears them): nothing to
+        # look for, five times a second.
+        return []
     now = now or timezone.now()
     due = list(Event.objects.filter(assess_deadline_at__lte=now).values_list("pk", "assess_deadline_at")[:100])
     sent = []
