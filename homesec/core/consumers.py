@@ -17,7 +17,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from homesec.core.live import hub
-from homesec.core.selectors import live_message_list_after
+from homesec.core.selectors import live_message_last_id, live_message_list_after
 from homesec.core.ws_auth import credentials_valid
 
 logger = logging.getLogger(__name__)
@@ -47,12 +47,15 @@ class LiveStreamConsumer(AsyncJsonWebsocketConsumer):
         # Live messages that come while the missed ones are read wait, so a client gets
         # them in order: what it missed first, then what is new.
         self.held: list[tuple[int, str]] | None = []
+        # The newest stored before the client hears "open": anything after it reaches the
+        # client, even when the hub of this process is still joining its groups.
+        opened_after = await sync_to_async(live_message_last_id)()
         await self.accept()
         await hub.join(self.stream, self)
         since = self._since()
-        if since is not None:
-            for row in await sync_to_async(live_message_list_after)(stream=self.stream, after_id=since):
-                await self._send_once(row.as_wire())
+        after_id = opened_after if since is None else since
+        for row in await sync_to_async(live_message_list_after)(stream=self.stream, after_id=after_id):
+            await self._send_once(row.as_wire())
         held, self.held = self.held, None
         for message_id, text in sorted(held):
             await self.live_send(message_id, text)

@@ -32,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any, Protocol
 
+from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import close_old_connections, connections, transaction
@@ -197,13 +198,20 @@ class LiveHub:
         layer = get_channel_layer()
         channel = await layer.new_channel(prefix="live-hub")
         joined_at: float | None = None
+        # The newest id delivered here (from the newest stored when the hub first joined):
+        # where to read the table from after a failed receive.
+        delivered: int | None = None
         try:
             while True:
                 try:
                     if joined_at is None or time.monotonic() - joined_at >= self.REJOIN_S:
+                        if delivered is None:  # before joining: what comes after is received or read
+                            delivered = await sync_to_async(_last_id)()
                         for stream in STREAMS:
                             await layer.group_add(live_group(stream), channel)
                         _raise_if_cancelled()
+                        if joined_at is None:  # what was sent while the hub was not a member yet
+                            delivered = await self._catch_up(delivered)
                         joined_at = time.monotonic()
                         ready.set()
                     event = await asyncio.wait_for(layer.receive(channel), self.REJOIN_S)
@@ -214,9 +222,11 @@ class LiveHub:
                 except Exception:
                     logger.warning("live hub could not receive from the channel layer; retrying", exc_info=True)
                     await asyncio.sleep(1)
+                    delivered = await self._catch_up(delivered)
                     continue
                 _raise_if_cancelled()
                 if event.get("type") == "live.message":
+                    delivered = max(delivered or 0, event["message"]["id"])
                     await self.deliver(event["message"])
         finally:
             for stream in STREAMS:
@@ -224,6 +234,22 @@ class LiveHub:
                     await layer.group_discard(live_group(stream), channel)
                 except BaseException:  # noqa: BLE001 - the group forgets it by itself after a day
                     break
+
+    async def _catch_up(self, after_id: int | None) -> int | None:
+        """After a failed receive, the stored messages past `after_id`: a receive that fails
+        mid-read (seen under load: redis TimeoutError) may already have taken its message
+        off Redis, where nothing else would bring it to the sockets connected here. Sockets
+        drop what they already have (by id). Returns the new newest id delivered."""
+        if after_id is None:
+            return None
+        try:
+            rows = await sync_to_async(_rows_after)(after_id)
+        except Exception:  # the database is down too: the next failure or reconnect reads again
+            logger.warning("live hub could not read the messages it may have missed", exc_info=True)
+            return after_id
+        for row in rows:
+            await self.deliver(row.as_wire())
+        return max([after_id, *(row.pk for row in rows)])
 
     async def _tail(self, ready: asyncio.Event) -> None:
         if self.executor is None:
@@ -259,6 +285,16 @@ def _raise_if_cancelled() -> None:
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
+
+
+def _last_id() -> int:
+    close_old_connections()
+    return live_message_last_id()
+
+
+def _rows_after(after_id: int) -> list[LiveMessage]:
+    close_old_connections()
+    return live_message_list_after_or_in(after_id=after_id, ids=[])
 
 
 def _poll(tailer: LiveTailer) -> list[LiveMessage]:
