@@ -28,9 +28,11 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from typing import Any, Protocol
+from functools import partial
+from typing import Any, Protocol, TypeVar
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
@@ -40,6 +42,8 @@ from django.utils import timezone
 
 from homesec.core.models import LiveMessage
 from homesec.core.selectors import live_message_last_id, live_message_list_after_or_in
+
+T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
@@ -206,7 +210,7 @@ class LiveHub:
                 try:
                     if joined_at is None or time.monotonic() - joined_at >= self.REJOIN_S:
                         if delivered is None:  # before joining: what comes after is received or read
-                            delivered = await sync_to_async(_last_id)()
+                            delivered = await sync_to_async(_read)(live_message_last_id)
                         for stream in STREAMS:
                             await layer.group_add(live_group(stream), channel)
                         _raise_if_cancelled()
@@ -243,7 +247,7 @@ class LiveHub:
         if after_id is None:
             return None
         try:
-            rows = await sync_to_async(_rows_after)(after_id)
+            rows = await sync_to_async(_read)(partial(live_message_list_after_or_in, after_id=after_id, ids=[]))
         except Exception:  # the database is down too: the next failure or reconnect reads again
             logger.warning("live hub could not read the messages it may have missed", exc_info=True)
             return after_id
@@ -267,7 +271,7 @@ class LiveHub:
         while True:
             started = time.monotonic()
             try:
-                rows = await loop.run_in_executor(executor, _poll, tailer)
+                rows = await loop.run_in_executor(executor, _read, tailer.poll)
                 ready.set()
                 for row in rows:
                     await self.deliver(row.as_wire())
@@ -287,19 +291,10 @@ def _raise_if_cancelled() -> None:
         raise asyncio.CancelledError
 
 
-def _last_id() -> int:
+def _read(read: Callable[[], T]) -> T:
+    """A read from the hub's side, on a database connection that has not gone stale."""
     close_old_connections()
-    return live_message_last_id()
-
-
-def _rows_after(after_id: int) -> list[LiveMessage]:
-    close_old_connections()
-    return live_message_list_after_or_in(after_id=after_id, ids=[])
-
-
-def _poll(tailer: LiveTailer) -> list[LiveMessage]:
-    close_old_connections()
-    return tailer.poll()
+    return read()
 
 
 hub = LiveHub()
